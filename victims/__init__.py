@@ -1,0 +1,1 @@
+"""Victim models: the embedded catdog-mini, the Kaggle Dogs-vs-Cats CNN, any saved Keras model."""
