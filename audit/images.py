@@ -41,6 +41,16 @@ def label_for(path: Path, root: Path) -> str:
     return match.group(1).lower() if match else "unknown"
 
 
+_DOC_NAMES = ("readme", "license", "licence", "attribution", "manifest")
+
+
+def _is_document(path: Path) -> bool:
+    """Licence and read-me files that travel with photo folders are not inputs at all."""
+    return path.stem.lower().startswith(_DOC_NAMES) and path.suffix.lower() in (
+        ".md", ".txt", ".csv", ".rst", ""
+    )
+
+
 def list_image_files(root: Path) -> list[Path]:
     """Every file below root, sorted; non-images are kept so they can be reported as skipped."""
     root = Path(root)
@@ -51,7 +61,9 @@ def list_image_files(root: Path) -> list[Path]:
     files = sorted(
         p
         for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and not _is_document(p)
     )
     if not files:
         raise ImageError(f"image folder {root} is empty: put photos in it (cat/*.jpg, dog/*.jpg)")

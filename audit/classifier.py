@@ -1,0 +1,136 @@
+"""A Keras model seen as a classifier of uint8 photos: logits and probabilities from counts.
+
+Attacks work in pixel counts (0..255). This wrapper owns the mapping to what the model expects
+(``input_scale``: the value of a white pixel) and finds pre-softmax logits, because a margin on
+saturated softmax outputs has a vanishing gradient (the classic source of false robustness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+SOFTMAX, LOGITS, SIGMOID = "softmax", "logits", "sigmoid"
+
+
+def _activation_name(layer) -> str | None:
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    act = getattr(layer, "activation", None)
+    if act is None:
+        return None
+    return getattr(act, "__name__", str(act))
+
+
+def _logits_head(model: keras.Model):
+    """(kind, logits_fn or None, how) from the final layer, without running the model.
+
+    ``logits_fn`` maps model input to pre-activation outputs; None when the graph cannot be
+    split, in which case the caller falls back to log-probabilities.
+    """
+    last = model.layers[-1]
+    act = _activation_name(last)
+    if act not in ("softmax", "sigmoid"):
+        return None, None, f"final layer {last.name!r} has activation {act or 'none'}"
+    kind = SOFTMAX if act == "softmax" else SIGMOID
+    try:
+        feature_model = keras.Model(model.inputs, last.input)
+    except Exception as exc:  # subclassed or multi-input models cannot be cut
+        return kind, None, f"cannot cut the graph before {last.name!r} ({type(exc).__name__})"
+    if isinstance(last, (keras.layers.Softmax, keras.layers.Activation)):
+        def fn(x):
+            return feature_model(x, training=False)
+
+        return kind, fn, f"inputs of final {type(last).__name__} layer {last.name!r}"
+    if isinstance(last, keras.layers.Dense):
+        def fn(x):
+            h = feature_model(x, training=False)
+            z = keras.ops.matmul(h, last.kernel)
+            return z + last.bias if last.use_bias else z
+
+        return kind, fn, f"pre-activation of final Dense layer {last.name!r}"
+    return kind, None, f"final layer {type(last).__name__} cannot be split from its activation"
+
+
+@dataclass
+class Classifier:
+    model: keras.Model
+    class_names: list[str]
+    input_scale: float = 1.0
+    output_kind: str = SOFTMAX
+    logits_source: str = ""
+    _logits_fn: object = field(default=None, repr=False)
+    _predict_fn: object = field(default=None, repr=False)
+
+    @classmethod
+    def from_model(
+        cls, model: keras.Model, class_names: list[str] | None = None, input_scale: float = 1.0
+    ) -> Classifier:
+        kind, fn, how = _logits_head(model)
+        if kind is None:
+            kind = _probe_output_kind(model, input_scale)
+            how = how if kind == LOGITS else how + "; outputs look like " + kind
+        n_out = int(model.outputs[0].shape[-1]) if getattr(model, "outputs", None) else 2
+        n_classes = 2 if kind == SIGMOID else n_out
+        names = list(class_names) if class_names else [f"class_{i}" for i in range(n_classes)]
+        clf = cls(model, names, float(input_scale), kind, how, fn)
+        if fn is None and kind != LOGITS:
+            clf.logits_source = how + " (using log-probabilities; margins are unchanged)"
+        return clf
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        shape = self.model.inputs[0].shape
+        return int(shape[1]), int(shape[2])
+
+    @property
+    def channels(self) -> int:
+        return int(self.model.inputs[0].shape[-1])
+
+    def logits(self, counts: tf.Tensor) -> tf.Tensor:
+        """Class logits for images given in counts (0..255), always in inference mode."""
+        x = counts * (self.input_scale / 255.0)
+        if self._logits_fn is not None:
+            z = self._logits_fn(x)
+        else:
+            out = self.model(x, training=False)
+            if self.output_kind == SOFTMAX:
+                z = tf.math.log(tf.maximum(out, 1e-30))
+            elif self.output_kind == SIGMOID:
+                p = tf.clip_by_value(out, 1e-7, 1 - 1e-7)
+                z = tf.math.log(p) - tf.math.log1p(-p)
+            else:
+                z = out
+        if self.output_kind == SIGMOID:  # one sigmoid unit is the two logits [0, z]
+            z = tf.concat([tf.zeros_like(z[:, :1]), z[:, :1]], axis=1)
+        return z
+
+    def probabilities(self, counts: tf.Tensor) -> tf.Tensor:
+        return tf.nn.softmax(self.logits(counts), axis=-1)
+
+    def predict(self, counts: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities for uint8/float count images, batched, as numpy."""
+        if self._predict_fn is None:
+            self._predict_fn = tf.function(self.probabilities, reduce_retracing=True)
+        fn = self._predict_fn
+        out = [
+            fn(tf.constant(counts[i : i + batch_size], tf.float32)).numpy()
+            for i in range(0, len(counts), batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+
+def _probe_output_kind(model: keras.Model, input_scale: float) -> str:
+    """Guess the output kind of a model whose final activation is not visible."""
+    shape = [4, *[int(d) for d in model.inputs[0].shape[1:]]]
+    x = tf.random.stateless_uniform(shape, seed=(1, 2)) * input_scale
+    out = np.asarray(model(x, training=False))
+    in_unit = np.all(out >= 0) and np.all(out <= 1)
+    if out.shape[-1] == 1 and in_unit:
+        return SIGMOID
+    if in_unit and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3):
+        return SOFTMAX
+    return LOGITS

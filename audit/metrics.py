@@ -1,0 +1,114 @@
+"""Numbers an audit reports: perturbation sizes, image quality, flip rates with honest intervals.
+
+Perturbations are measured in counts (0..255 units), the scale the budget was given in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> list[float]:
+    """Wilson score interval: stays inside [0, 1] and is sane at 0/n and n/n, unlike Wald."""
+    if trials == 0:
+        return [0.0, 1.0]
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def perturbation_norms(clean: np.ndarray, adv: np.ndarray) -> dict[str, np.ndarray]:
+    """Per image: L0 (pixels with any channel changed), L2 and L-inf of the delta, in counts."""
+    delta = adv.astype(np.float64) - clean.astype(np.float64)
+    flat = delta.reshape(len(delta), -1)
+    changed_pixels = np.any(delta != 0, axis=-1).reshape(len(delta), -1)
+    return {
+        "l0": changed_pixels.sum(axis=1).astype(int),
+        "l2": np.sqrt((flat**2).sum(axis=1)),
+        "linf": np.abs(flat).max(axis=1) if flat.size else np.zeros(len(delta)),
+    }
+
+
+def image_quality(clean: np.ndarray, adv: np.ndarray) -> dict[str, np.ndarray]:
+    """PSNR (dB, None where identical) and SSIM, from tf.image on the 0..255 images."""
+    a = tf.constant(clean, tf.float32)
+    b = tf.constant(adv, tf.float32)
+    psnr = tf.image.psnr(a, b, max_val=255.0).numpy()
+    ssim = tf.image.ssim(a, b, max_val=255.0).numpy()
+    return {"psnr": psnr, "ssim": ssim}
+
+
+def delta_histograms(clean: np.ndarray, adv: np.ndarray, bound: int) -> dict:
+    """Integer histograms of per-pixel deltas in -bound..bound, one per channel.
+
+    Values beyond the bound (possible under L2 budgets) are folded into the end bins.
+    """
+    delta = np.clip(adv.astype(np.int32) - clean.astype(np.int32), -bound, bound)
+    names = ["gray"] if delta.shape[-1] == 1 else ["red", "green", "blue"][: delta.shape[-1]]
+    return {
+        "values": list(range(-bound, bound + 1)),
+        "channels": {
+            name: np.bincount(delta[..., c].ravel() + bound, minlength=2 * bound + 1).tolist()
+            for c, name in enumerate(names)
+        },
+    }
+
+
+def mean_abs_delta_map(clean: np.ndarray, adv: np.ndarray) -> np.ndarray:
+    """Mean |delta| per pixel position over images and channels: where attacks push."""
+    if len(clean) == 0:
+        return np.zeros(clean.shape[1:3])
+    return np.abs(adv.astype(np.float32) - clean.astype(np.float32)).mean(axis=(0, 3))
+
+
+def integer_histogram(values: list[int]) -> dict[str, int]:
+    """Counts per integer value, keys as strings (JSON object keys), sorted numerically."""
+    out: dict[str, int] = {}
+    for v in sorted(values):
+        out[str(v)] = out.get(str(v), 0) + 1
+    return out
+
+
+def summarise(images: list[dict], class_names: list[str]) -> dict:
+    """Aggregate per-image records (see ``audit.runner``) into the summary block."""
+    labelled = [r for r in images if r["true_label"] in class_names]
+    correct = [r for r in labelled if r["clean_pred"] == r["true_label"]]
+    attacked = [r for r in images if r["attacked"]]
+    flipped = [r for r in attacked if r["flipped"]]
+    delivered = [r for r in attacked if r["deliverable_flipped"]]
+    robust = [r for r in correct if not (r["attacked"] and r["flipped"])]
+    drops = [r["clean_conf"] - r["adv_ref_prob"] for r in attacked]
+
+    per_class = {}
+    for name in class_names:
+        rows = [r for r in attacked if r["reference_label"] == name]
+        went = {}
+        for r in rows:
+            if r["flipped"]:
+                key = f"{name}->{r['adv_pred']}"
+                went[key] = went.get(key, 0) + 1
+        per_class[name] = {
+            "n_attacked": len(rows),
+            "n_flipped": sum(r["flipped"] for r in rows),
+            "flip_rate": (sum(r["flipped"] for r in rows) / len(rows)) if rows else None,
+            "transitions": went,
+        }
+    return {
+        "n_images": len(images),
+        "n_labelled": len(labelled),
+        "n_correct": len(correct),
+        "n_attacked": len(attacked),
+        "n_flipped": len(flipped),
+        "clean_accuracy": len(correct) / len(labelled) if labelled else None,
+        "flip_rate": len(flipped) / len(attacked) if attacked else None,
+        "flip_rate_ci95": wilson_interval(len(flipped), len(attacked)),
+        "robust_accuracy": len(robust) / len(labelled) if labelled else None,
+        "deliverable_flip_rate": len(delivered) / len(attacked) if attacked else None,
+        "mean_confidence_drop": float(np.mean(drops)) if drops else None,
+        "per_class": per_class,
+    }

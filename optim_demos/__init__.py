@@ -1,0 +1,1 @@
+"""Optimisation demos on advaudit's gradient engine: regression and spread unit vectors."""

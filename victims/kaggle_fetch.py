@@ -1,0 +1,96 @@
+"""Downloading the Kaggle notebook's ``model.h5`` through the kaggle package's API.
+
+The kaggle package prints a help text and raises ``SystemExit`` when it finds no credentials,
+and raises requests' ``ConnectionError`` offline; both become one-line ``VictimError``s here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from audit.errors import VictimError
+
+from .registry import KAGGLE_FILE, KAGGLE_KERNEL, recorded_hash_file
+
+CREDENTIALS_HELP = (
+    "set KAGGLE_API_TOKEN (or write ~/.kaggle/access_token; legacy: KAGGLE_USERNAME and "
+    "KAGGLE_KEY, or ~/.kaggle/kaggle.json), or download model.h5 from the notebook's Output "
+    "tab by hand and pass --weights FILE"
+)
+
+
+def kaggle_api():
+    """An authenticated KaggleApi, imported lazily (the import itself may try to authenticate)."""
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            from kaggle.api.kaggle_api_extended import KaggleApi
+
+            api = KaggleApi()
+            api.authenticate()
+    except SystemExit:
+        raise VictimError(f"no Kaggle credentials found: {CREDENTIALS_HELP}") from None
+    except Exception as exc:
+        raise VictimError(f"Kaggle authentication failed ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:120]}): {CREDENTIALS_HELP}") from None
+    return api
+
+
+def safe_extract(archive: Path, dest: Path) -> list[Path]:
+    """Extract a zip, refusing any member that would land outside ``dest``."""
+    dest = dest.resolve()
+    out = []
+    with zipfile.ZipFile(archive) as zf:
+        for member in zf.infolist():
+            target = (dest / member.filename).resolve()
+            if not target.is_relative_to(dest):
+                raise VictimError(f"{archive}: member {member.filename!r} would escape the cache "
+                                  "folder; refusing to extract")
+            if member.is_dir():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            out.append(target)
+    return out
+
+
+def fetch_kaggle_catdog(cache: Path, api=None) -> Path:
+    """Download, extract safely, record the SHA-256; returns the cached weights path."""
+    from .loading import sha256_of
+
+    target_dir = cache / "kaggle-catdog"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    api = api or kaggle_api()
+    with tempfile.TemporaryDirectory(dir=target_dir) as tmp:
+        staging = Path(tmp)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                api.kernels_output(KAGGLE_KERNEL, str(staging), file_pattern=r"model\.h5")
+        except Exception as exc:
+            kind = type(exc).__name__
+            if "Connection" in kind or "Timeout" in kind or "NameResolution" in str(exc):
+                raise VictimError(f"cannot reach Kaggle ({kind}): connect to the internet, or "
+                                  f"download model.h5 by hand and pass --weights FILE") from None
+            raise VictimError(f"Kaggle download of {KAGGLE_KERNEL} failed ({kind}: "
+                              f"{' '.join(str(exc).split())[:120]})") from None
+        staging_root = staging.resolve()
+        for archive in list(staging.rglob("*.zip")):
+            safe_extract(archive, staging)
+        found = [p for p in staging.rglob(KAGGLE_FILE)
+                 if p.resolve().is_relative_to(staging_root) and p.is_file()]
+        if not found:
+            raise VictimError(f"the output of {KAGGLE_KERNEL} holds no {KAGGLE_FILE}; download "
+                              "it by hand and pass --weights FILE")
+        final = target_dir / KAGGLE_FILE
+        shutil.move(str(found[0]), final)
+    digest = sha256_of(final)
+    recorded_hash_file(final).write_text(json.dumps(
+        {"sha256": digest, "source": f"kaggle kernels output {KAGGLE_KERNEL}"}, indent=1) + "\n")
+    return final

@@ -1,0 +1,50 @@
+"""Checks run on a model before any attack; findings go to the console and ``results.json``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audit.classifier import LOGITS, SIGMOID, SOFTMAX, Classifier
+
+
+def preflight(clf: Classifier, labels_given: bool, seed: int = 0) -> list[dict]:
+    findings = []
+    shape = tuple(clf.model.inputs[0].shape)
+    findings.append({
+        "check": "input", "status": "ok",
+        "detail": f"NHWC {shape[1]}x{shape[2]}x{shape[3]} "
+        f"({'grayscale' if shape[3] == 1 else 'RGB'}), white pixel = {clf.input_scale:g}",
+    })
+    kind_text = {
+        SOFTMAX: "softmax probabilities",
+        LOGITS: "logits (no final activation)",
+        SIGMOID: "single sigmoid unit, attacked as the two logits [0, z]",
+    }[clf.output_kind]
+    findings.append({"check": "output", "status": "ok", "detail": kind_text})
+    split = clf._logits_fn is not None or clf.output_kind == LOGITS
+    findings.append({
+        "check": "logits",
+        "status": "ok" if split else "warn",
+        "detail": clf.logits_source if split else
+        f"{clf.logits_source}; saturated probabilities may hide gradients",
+    })
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (4, shape[1], shape[2], shape[3])).astype(np.float32)
+    a, b = clf.predict(x), clf.predict(x)
+    same = np.allclose(a, b, atol=1e-6)
+    findings.append({
+        "check": "determinism",
+        "status": "ok" if same else "fail",
+        "detail": "two inference passes (training=False) agree" if same else
+        f"two inference passes differ by {np.abs(a - b).max():.2g}: the model is random at "
+        "inference (dropout left on?), so flips cannot be trusted",
+    })
+    n = len(clf.class_names)
+    findings.append({
+        "check": "classes",
+        "status": "ok" if labels_given or not clf.class_names[0].startswith("class_") else "warn",
+        "detail": f"{n} classes: {', '.join(clf.class_names)}"
+        + ("" if labels_given or not clf.class_names[0].startswith("class_")
+           else " (pass --labels to name them; photo folders are matched against these names)"),
+    })
+    return findings
