@@ -1,0 +1,192 @@
+"""``advaudit audit`` end to end through click's CliRunner, on the tiny trained model."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import SIZE, train_tiny, write_photo_folder
+from PIL import Image
+
+from audit.cli import main
+from audit.images import load_png
+
+FAST = ["--eps", "16", "--step", "4", "--steps", "10", "--no-report"]
+
+
+def run(args):
+    result = CliRunner().invoke(main, args)
+    return result
+
+
+def audit(model, images, out, *extra):
+    return run(["audit", str(model), "--images", str(images), "--out", str(out),
+                "--labels", "cat,dog", *FAST, *extra])
+
+
+def test_audit_writes_results_contract(tiny_model_file, photo_folder, tmp_path):
+    out = tmp_path / "out"
+    r = audit(tiny_model_file, photo_folder, out)
+    assert r.exit_code == 0, r.output
+    assert "flip rate" in r.output and "clean accuracy" in r.output
+    res = json.loads((out / "results.json").read_text())
+    for key in ("tool_version", "command_line", "model_path", "model_sha256", "tensorflow_version",
+                "keras_version", "seed", "budget", "attack", "timestamp", "preflight"):
+        assert key in res["manifest"], key
+    for key in ("clean_accuracy", "flip_rate", "flip_rate_ci95", "robust_accuracy",
+                "deliverable_flip_rate", "n_images", "n_correct", "n_skipped", "seconds",
+                "img_steps_per_s", "grad_evals_per_image"):
+        assert key in res["summary"], key
+    assert set(res) >= {"manifest", "summary", "images", "histograms", "curve", "skipped",
+                        "trust"}
+    s = res["summary"]
+    assert s["n_images"] == 12 and s["clean_accuracy"] == 1.0
+    assert s["flip_rate"] >= 0.9
+    attacked = [i for i in res["images"] if i["attacked"]]
+    for row in attacked:
+        png = load_png(out / row["adv_path"], 3)
+        clean = load_png(out / row["clean_path"], 3)
+        assert np.abs(png.astype(int) - clean.astype(int)).max() == row["linf"] <= 16
+        assert row["deliverable_flipped"] == row["flipped"]
+    assert s["deliverable_flip_rate"] == s["flip_rate"]
+    assert {c["status"] for c in res["trust"]["checks"]} == {"pass"}
+    csv_lines = (out / "results.csv").read_text().strip().splitlines()
+    assert len(csv_lines) == 13 and csv_lines[0].startswith("index,path")
+
+
+def test_fail_above_gates_ci(tiny_model_file, photo_folder, tmp_path):
+    assert audit(tiny_model_file, photo_folder, tmp_path / "a", "--fail-above", "0.5",
+                 "--no-trust").exit_code == 1
+    assert audit(tiny_model_file, photo_folder, tmp_path / "b", "--fail-above", "1",
+                 "--no-trust").exit_code == 0
+
+
+def test_fraction_budget_equals_counts(tiny_model_file, photo_folder, tmp_path):
+    r = run(["audit", str(tiny_model_file), "--images", str(photo_folder), "--out",
+             str(tmp_path), "--eps", "8/255", "--steps", "2", "--no-report", "--no-trust"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "results.json").read_text())["manifest"]["budget"]["eps"] == 8
+    bad = run(["audit", str(tiny_model_file), "--eps", "four"])
+    assert bad.exit_code == 2 and "not a budget" in bad.output
+
+
+def test_targeted_and_sweep(tiny_model_file, photo_folder, tmp_path):
+    r = audit(tiny_model_file, photo_folder, tmp_path, "--target", "dog", "--sweep",
+              "--max-eps", "16", "--no-trust")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "results.json").read_text())
+    attacked = [i for i in res["images"] if i["attacked"]]
+    assert attacked and all(i["true_label"] == "cat" for i in attacked)
+    assert all(i["adv_pred"] == "dog" for i in attacked if i["flipped"])
+    curve = res["curve"]
+    assert [c["eps"] for c in curve] == list(range(17))
+    rates = [c["flip_rate"] for c in curve]
+    assert rates == sorted(rates) and rates[-1] > 0
+    assert all(i["min_eps"] is None or 1 <= i["min_eps"] <= 16 for i in attacked)
+
+
+def test_bad_inputs_are_skipped_with_reasons(tiny_model_file, photo_folder, tmp_path):
+    (photo_folder / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (photo_folder / "notes.csv").write_text("a,b\n")
+    r = audit(tiny_model_file, photo_folder, tmp_path / "o", "--no-trust")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    reasons = {Path(s["path"]).name: s["reason"] for s in res["skipped"]}
+    assert set(reasons) == {"broken.jpg", "notes.csv"}
+    assert res["summary"]["n_skipped"] == 2 and res["summary"]["n_images"] == 12
+    assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("setup,needle", [
+    ("empty", "is empty"),
+    ("missing", "does not exist"),
+    ("only_junk", "no readable photos"),
+])
+def test_unusable_image_folders_fail_in_one_line(tiny_model_file, tmp_path, setup, needle):
+    folder = tmp_path / "imgs"
+    if setup != "missing":
+        folder.mkdir()
+    if setup == "only_junk":
+        (folder / "a.txt").write_text("hello")
+    r = audit(tiny_model_file, folder, tmp_path / "o")
+    assert r.exit_code == 2
+    assert needle in r.output and str(folder) in r.output
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+
+
+def test_bad_models_fail_in_one_line(tmp_path, photo_folder):
+    flat = keras.Sequential([keras.Input((10,)), keras.layers.Dense(2, activation="softmax")])
+    flat.save(tmp_path / "flat.keras")
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    for model, needle in [(tmp_path / "flat.keras", "not an image batch"),
+                          (tmp_path / "nope.keras", "does not exist"),
+                          (tmp_path / "junk.keras", "could not be loaded")]:
+        r = audit(model, photo_folder, tmp_path / "o")
+        assert r.exit_code == 2, r.output
+        assert needle in r.output and "Traceback" not in r.output
+        assert len(r.output.strip().splitlines()) == 1
+
+
+def test_lambda_model_needs_unsafe_load(tmp_path, photo_folder):
+    inputs = keras.Input((SIZE, SIZE, 3))
+    h = keras.layers.Lambda(lambda t: t * 1.0)(inputs)
+    h = keras.layers.Flatten()(h)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
+    model.save(tmp_path / "lam.keras")
+    r = audit(tmp_path / "lam.keras", photo_folder, tmp_path / "o")
+    assert r.exit_code == 2 and "--unsafe-load" in r.output
+    r = audit(tmp_path / "lam.keras", photo_folder, tmp_path / "o", "--unsafe-load", "--no-trust")
+    assert r.exit_code == 0, r.output
+
+
+def test_grayscale_and_255_scale_models(tmp_path, photo_folder):
+    gray = train_tiny(channels=1)
+    gray.save(tmp_path / "gray.keras")
+    r = audit(tmp_path / "gray.keras", photo_folder, tmp_path / "g", "--no-trust")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "g" / "results.json").read_text())
+    assert res["summary"]["clean_accuracy"] > 0.8
+    row = next(i for i in res["images"] if i["attacked"])
+    assert Image.open(tmp_path / "g" / row["adv_path"]).mode == "L"
+
+    # a model expecting 0..255: same weights behind a 1/255 rescaling layer
+    base = train_tiny()
+    inputs = keras.Input((SIZE, SIZE, 3))
+    scaled = keras.Model(inputs, base(keras.layers.Rescaling(1 / 255)(inputs)))
+    scaled.save(tmp_path / "s255.keras")
+    wrong = audit(tmp_path / "s255.keras", photo_folder, tmp_path / "w", "--no-trust")
+    right = audit(tmp_path / "s255.keras", photo_folder, tmp_path / "r", "--no-trust",
+                  "--input-scale", "255")
+    acc = [json.loads((tmp_path / d / "results.json").read_text())["summary"]["clean_accuracy"]
+           for d in ("w", "r")]
+    assert wrong.exit_code == right.exit_code == 0
+    assert acc[1] == 1.0 and acc[0] < acc[1]
+
+
+def test_unlabelled_and_kaggle_style_names(tiny_model_file, tmp_path):
+    src = write_photo_folder(tmp_path / "src", n=6)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i, p in enumerate(sorted(src.rglob("*.png"))):
+        name = f"{p.parent.name}.{i}.png" if i % 2 else f"photo{i}.png"
+        p.rename(flat / name)
+    r = audit(tiny_model_file, flat, tmp_path / "o", "--no-trust")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    labels = {Path(i["path"]).name: i["true_label"] for i in res["images"]}
+    assert labels["photo0.png"] == "unknown" and labels["photo2.png"] == "unknown"
+    assert {labels[n] for n in labels if not n.startswith("photo")} <= {"cat", "dog"}
+    assert res["summary"]["n_labelled"] == 3 and res["summary"]["n_attacked"] >= 3
+
+
+def test_hostile_photo_names_are_sanitised_on_disk(tiny_model_file, tmp_path):
+    folder = write_photo_folder(tmp_path / "p", n=4)
+    first = sorted(folder.rglob("*.png"))[0]
+    first.rename(first.with_name("..%2F..%2Fevil name.png"))
+    r = audit(tiny_model_file, folder, tmp_path / "o", "--no-trust")
+    assert r.exit_code == 0, r.output
+    written = [p.name for p in (tmp_path / "o" / "adversarial").iterdir()]
+    assert len(written) >= 1 and all("/" not in n and " " not in n for n in written)
+    assert all((tmp_path / "o" / "adversarial" / n).is_file() for n in written)

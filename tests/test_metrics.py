@@ -1,0 +1,83 @@
+"""Metrics against hand-computed values."""
+
+import numpy as np
+import pytest
+
+from audit import metrics
+
+
+def test_wilson_interval_known_values():
+    lo, hi = metrics.wilson_interval(8, 10)
+    assert lo == pytest.approx(0.490158, abs=1e-5) and hi == pytest.approx(0.943314, abs=1e-5)
+    lo, hi = metrics.wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.277534, abs=1e-5)
+    assert metrics.wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert metrics.wilson_interval(0, 0) == [0.0, 1.0]
+
+
+def test_perturbation_norms_by_hand():
+    clean = np.zeros((2, 2, 2, 3), np.uint8)
+    adv = clean.copy()
+    adv[0, 0, 0] = [3, 0, 4]  # one pixel, L2 5, Linf 4
+    adv[1, 1, 1, 2] = 1
+    adv[1, 0, 1, 0] = 2
+    n = metrics.perturbation_norms(clean, adv)
+    assert n["l0"].tolist() == [1, 2]
+    np.testing.assert_allclose(n["l2"], [5.0, np.sqrt(5.0)])
+    np.testing.assert_allclose(n["linf"], [4.0, 2.0])
+
+
+def test_psnr_and_ssim_closed_forms():
+    rng = np.random.default_rng(0)
+    clean = rng.integers(10, 240, (2, 32, 32, 3)).astype(np.uint8)
+    adv = clean + np.uint8(1)  # MSE 1 -> PSNR = 20 log10(255)
+    q = metrics.image_quality(clean, adv)
+    np.testing.assert_allclose(q["psnr"], 20 * np.log10(255.0), rtol=1e-5)
+    assert np.all(q["ssim"] > 0.99) and np.all(q["ssim"] <= 1.0)
+    same = metrics.image_quality(clean, clean)
+    np.testing.assert_allclose(same["ssim"], 1.0, rtol=1e-6)
+
+
+def test_delta_histograms_count_each_channel():
+    clean = np.full((1, 2, 2, 3), 100, np.uint8)
+    adv = clean.astype(np.int32).copy()
+    adv[0, 0, 0] = [99, 101, 100]
+    adv[0, 1, 1] = [98, 101, 109]  # +9 is folded into the +2 end bin
+    h = metrics.delta_histograms(clean, adv.astype(np.uint8), 2)
+    assert h["values"] == [-2, -1, 0, 1, 2]
+    assert h["channels"]["red"] == [1, 1, 2, 0, 0]
+    assert h["channels"]["green"] == [0, 0, 2, 2, 0]
+    assert h["channels"]["blue"] == [0, 0, 3, 0, 1]
+
+
+def test_summarise_by_hand():
+    def row(true, clean, attacked, adv=None, flipped=False, delivered=False, conf=0.9, ref_p=0.2):
+        r = {"true_label": true, "reference_label": clean if true == "unknown" else true,
+             "clean_pred": clean, "attacked": attacked, "clean_conf": conf}
+        if attacked:
+            r.update(adv_pred=adv, flipped=flipped, deliverable_flipped=delivered,
+                     adv_ref_prob=ref_p)
+        return r
+
+    images = [
+        row("cat", "cat", True, "dog", True, True),
+        row("cat", "cat", True, "cat", False, False, ref_p=0.8),
+        row("dog", "dog", True, "cat", True, False),
+        row("dog", "cat", False),  # misclassified: not attacked
+        row("unknown", "dog", True, "cat", True, True),
+    ]
+    s = metrics.summarise(images, ["cat", "dog"])
+    assert s["n_labelled"] == 4 and s["n_correct"] == 3 and s["n_attacked"] == 4
+    assert s["clean_accuracy"] == 0.75
+    assert s["flip_rate"] == 0.75
+    assert s["deliverable_flip_rate"] == 0.5
+    assert s["robust_accuracy"] == 0.25  # only the second cat survives
+    assert s["mean_confidence_drop"] == pytest.approx((0.7 + 0.1 + 0.7 + 0.7) / 4)
+    assert s["per_class"]["cat"]["transitions"] == {"cat->dog": 1}
+    assert s["per_class"]["dog"]["n_attacked"] == 2 and s["per_class"]["dog"]["flip_rate"] == 1
+    assert s["flip_rate_ci95"] == metrics.wilson_interval(3, 4)
+
+
+def test_integer_histogram_sorted_numerically():
+    assert list(metrics.integer_histogram([10, 2, 2, 1]).items()) == [("1", 1), ("2", 2),
+                                                                      ("10", 1)]
