@@ -75,6 +75,9 @@ class Classifier:
             how = how if kind == LOGITS else how + "; outputs look like " + kind
         n_out = int(model.outputs[0].shape[-1]) if getattr(model, "outputs", None) else 2
         n_classes = 2 if kind == SIGMOID else n_out
+        if class_names and len(class_names) != n_classes:
+            raise ValueError(f"{len(class_names)} class names given for a model with "
+                             f"{n_classes} classes")
         names = list(class_names) if class_names else [f"class_{i}" for i in range(n_classes)]
         clf = cls(model, names, float(input_scale), kind, how, fn)
         if fn is None and kind != LOGITS:

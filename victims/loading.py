@@ -108,10 +108,11 @@ def load_victim(
         names = labels
         scale = input_scale if input_scale is not None else 1.0
     check_image_model(model, spec)
-    clf = Classifier.from_model(model, names, scale)
-    if labels and len(labels) != len(clf.class_names):
-        raise ModelError(f"--labels gives {len(labels)} names but {spec} has "
-                         f"{len(clf.class_names)} classes")
+    try:
+        clf = Classifier.from_model(model, names, scale)
+    except ValueError as exc:
+        raise ModelError(f"{spec}: {exc}; pass one --labels name per class, in output order")\
+            from None
     return LoadedVictim(clf, spec if spec in registry.VICTIMS else Path(spec).name, str(path),
                         sha256_of(Path(path)))
 

@@ -1,0 +1,205 @@
+"""Victims: the Kaggle path at its boundary (fake API), Keras-2 weights, saved models, preflight."""
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import requests
+from click.testing import CliRunner
+from conftest import SIZE, train_tiny
+
+from audit.classifier import Classifier
+from audit.cli import main
+from audit.errors import VictimError
+from victims import kaggle_fetch, registry
+from victims.architectures import kaggle_catdog
+from victims.loading import load_victim
+from victims.preflight import preflight
+
+
+@pytest.fixture(scope="module")
+def keras2_weights(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
+    """A genuine Keras-2 weights-only model.h5, written by tf-keras (Keras 2.x), with random
+    non-trivial weights (BatchNorm statistics included), and its predictions on a batch."""
+    tf_keras = pytest.importorskip("tf_keras")
+    L = tf_keras.layers
+    m = tf_keras.Sequential()
+    m.add(L.Conv2D(32, (3, 3), activation="relu", input_shape=(128, 128, 3)))
+    m.add(L.BatchNormalization())
+    m.add(L.MaxPooling2D(pool_size=(2, 2)))
+    m.add(L.Dropout(0.25))
+    for filters in (64, 128):
+        m.add(L.Conv2D(filters, (3, 3), activation="relu"))
+        m.add(L.BatchNormalization())
+        m.add(L.MaxPooling2D(pool_size=(2, 2)))
+        m.add(L.Dropout(0.25))
+    m.add(L.Flatten())
+    m.add(L.Dense(512, activation="relu"))
+    m.add(L.BatchNormalization())
+    m.add(L.Dropout(0.5))
+    m.add(L.Dense(2, activation="softmax"))
+    rng = np.random.default_rng(0)
+    # kernels random; every vector (biases, BN gamma/beta/mean/variance) in [0.5, 1.5], which
+    # keeps BatchNorm variances positive and makes each one matter
+    m.set_weights([rng.normal(0, 0.02, w.shape).astype(np.float32) if w.ndim > 1
+                   else rng.uniform(0.5, 1.5, w.shape).astype(np.float32)
+                   for w in m.get_weights()])
+    path = tmp_path_factory.mktemp("kaggle") / "model.h5"
+    m.save_weights(str(path))
+    x = rng.uniform(0, 1, (4, 128, 128, 3)).astype(np.float32)
+    return path, x, m.predict(x, verbose=0)
+
+
+def test_keras2_weights_load_into_keras3_rebuild(keras2_weights):
+    path, x, expected = keras2_weights
+    model = kaggle_catdog()
+    assert 12_800_000 < model.count_params() < 13_000_000
+    model.load_weights(path)
+    got = model.predict(x, verbose=0)
+    assert np.abs(got - expected).max() < 1e-5
+    assert np.abs(expected[:, 0] - 0.5).max() > 1e-3  # the weights really do something
+
+
+def test_audit_with_user_supplied_kaggle_weights(keras2_weights, photo_folder, tmp_path):
+    path, _, _ = keras2_weights
+    r = CliRunner().invoke(main, ["audit", "kaggle-catdog", "--weights", str(path), "--images",
+                                  str(photo_folder), "--out", str(tmp_path), "--steps", "2",
+                                  "--no-report", "--no-trust"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["manifest"]["model"] == "kaggle-catdog"
+    assert res["manifest"]["preflight"][2]["detail"].startswith("pre-activation of final Dense")
+
+
+def test_wrong_weights_file_is_a_one_line_error(tmp_path, photo_folder):
+    bad = tmp_path / "model.h5"
+    train_tiny().save_weights(tmp_path / "tiny.weights.h5")
+    (tmp_path / "tiny.weights.h5").rename(bad)
+    r = CliRunner().invoke(main, ["audit", "kaggle-catdog", "--weights", str(bad), "--images",
+                                  str(photo_folder), "--no-report"])
+    assert r.exit_code == 2 and "does not hold kaggle-catdog weights" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+class FakeKaggle:
+    """Stands in for KaggleApi at its boundary: kernels_output writes what Kaggle would."""
+
+    def __init__(self, payload: dict[str, bytes] | Exception, as_zip: bool = False):
+        self.payload, self.as_zip, self.calls = payload, as_zip, []
+
+    def kernels_output(self, kernel, path, file_pattern=None, **kw):
+        self.calls.append((kernel, path, file_pattern))
+        if isinstance(self.payload, Exception):
+            raise self.payload
+        if self.as_zip:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as zf:
+                for name, data in self.payload.items():
+                    zf.writestr(name, data)
+            Path(path, "output.zip").write_bytes(buf.getvalue())
+        else:
+            for name, data in self.payload.items():
+                Path(path, name).write_bytes(data)
+        return list(self.payload), "ok"
+
+
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_fetch_records_hash_and_verifies_it_later(keras2_weights, tmp_path, monkeypatch, as_zip):
+    path, x, expected = keras2_weights
+    fake = FakeKaggle({"model.h5": path.read_bytes()}, as_zip)
+    monkeypatch.setattr(kaggle_fetch, "kaggle_api", lambda: fake)
+    monkeypatch.setenv("ADVAUDIT_CACHE", str(tmp_path / "cache"))
+    r = CliRunner().invoke(main, ["victims", "fetch", "kaggle-catdog"])
+    assert r.exit_code == 0, r.output
+    assert fake.calls[0][0] == "uysimty/keras-cnn-dog-or-cat-classification"
+    cached = tmp_path / "cache" / "kaggle-catdog" / "model.h5"
+    record = json.loads(registry.recorded_hash_file(cached).read_text())
+    assert len(record["sha256"]) == 64
+    victim = load_victim("kaggle-catdog")
+    assert np.abs(victim.classifier.model.predict(x, verbose=0) - expected).max() < 1e-5
+    listing = CliRunner().invoke(main, ["victims", "list"])
+    assert "kaggle-catdog" in listing.output and "[present]" in listing.output
+    with open(cached, "r+b") as fh:  # silent corruption of the cache is caught
+        fh.seek(-100, 2)
+        fh.write(b"\0" * 50)
+    with pytest.raises(VictimError, match="SHA-256"):
+        load_victim("kaggle-catdog")
+
+
+def test_fetch_refuses_zip_path_escape(tmp_path):
+    fake = FakeKaggle({"../../escape.h5": b"x", "model.h5": b"y"}, as_zip=True)
+    with pytest.raises(VictimError, match="escape"):
+        kaggle_fetch.fetch_kaggle_catdog(tmp_path / "cache", fake)
+    assert not (tmp_path / "escape.h5").exists()
+
+
+@pytest.mark.parametrize("error,needle", [
+    (requests.exceptions.ConnectionError("Name resolution failed"), "cannot reach Kaggle"),
+    (RuntimeError("403 forbidden"), "Kaggle download"),
+])
+def test_fetch_failures_are_one_line(tmp_path, monkeypatch, error, needle):
+    monkeypatch.setattr(kaggle_fetch, "kaggle_api", lambda: FakeKaggle(error))
+    monkeypatch.setenv("ADVAUDIT_CACHE", str(tmp_path))
+    r = CliRunner().invoke(main, ["victims", "fetch", "kaggle-catdog"])
+    assert r.exit_code == 2 and needle in r.output
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+
+
+def test_missing_credentials_with_the_real_kaggle_package(tmp_path, monkeypatch):
+    for var in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / ".kaggle"))
+    with pytest.raises(VictimError, match="no Kaggle credentials") as err:
+        kaggle_fetch.kaggle_api()
+    assert "KAGGLE_API_TOKEN" in str(err.value) and "--weights" in str(err.value)
+
+
+def test_uncached_kaggle_victim_says_what_to_do(tmp_path, monkeypatch, photo_folder):
+    monkeypatch.setenv("ADVAUDIT_CACHE", str(tmp_path))
+    r = CliRunner().invoke(main, ["audit", "kaggle-catdog", "--images", str(photo_folder)])
+    assert r.exit_code == 2
+    assert "advaudit victims fetch kaggle-catdog" in r.output and "--weights" in r.output
+
+
+def test_preflight_findings_for_each_head():
+    sig = preflight(Classifier.from_model(train_tiny(head="sigmoid"), ["cat", "dog"]), True)
+    kinds = {f["check"]: f for f in sig}
+    assert "sigmoid" in kinds["output"]["detail"] and kinds["determinism"]["status"] == "ok"
+    logit_clf = Classifier.from_model(train_tiny(head="logits"))
+    found = {f["check"]: f for f in preflight(logit_clf, False)}
+    assert found["output"]["detail"].startswith("logits")
+    assert found["classes"]["status"] == "warn" and "--labels" in found["classes"]["detail"]
+
+
+def test_dropout_left_on_fails_preflight(tmp_path, photo_folder):
+    class AlwaysDropout(keras.layers.Layer):
+        def call(self, x, training=None):
+            return keras.random.dropout(x, 0.5)
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    h = keras.layers.Flatten()(AlwaysDropout()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
+    findings = {f["check"]: f for f in preflight(Classifier.from_model(model), False)}
+    assert findings["determinism"]["status"] == "fail"
+
+
+def test_saved_model_folder_is_audited(tmp_path, photo_folder):
+    model = train_tiny()
+    model.export(tmp_path / "sm", verbose=False)
+    r = CliRunner().invoke(main, ["audit", str(tmp_path / "sm"), "--labels", "cat,dog",
+                                  "--images", str(photo_folder), "--out", str(tmp_path / "o"),
+                                  "--eps", "16", "--step", "4", "--no-report", "--no-trust"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["summary"]["clean_accuracy"] == 1.0 and res["summary"]["flip_rate"] > 0.5
+
+
+def test_labels_count_must_match(tiny_model_file, photo_folder):
+    r = CliRunner().invoke(main, ["audit", str(tiny_model_file), "--labels", "a,b,c",
+                                  "--images", str(photo_folder), "--no-report"])
+    assert r.exit_code == 2 and "3 class names given for a model with 2 classes" in r.output
