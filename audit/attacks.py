@@ -82,11 +82,23 @@ def _stop_when(values, extras, aux):
 
 def descent(classifier: Classifier, attack: Attack, budget: Budget, loss: str,
             jit_compile: bool = False) -> engine.Descent:
+    """The compiled attack step; the eps radius is an input, so one serves every budget.
+
+    Descents are cached on the classifier: the sweep, the trust checks and the main attack
+    share traced steps instead of paying for a new trace each.
+    """
+    rule = attack.rule(budget)
+    key = (repr(rule), budget.norm, attack.loss or loss, jit_compile)
+    cached = classifier.descents.get(key)
+    if cached is not None:
+        return cached
     ball = engine.l2_ball() if budget.norm == "l2" else engine.linf_ball()
     projection = engine.compose(ball, engine.box(0.0, 255.0),
                                 engine.pixel_grid(l2_radius=budget.norm == "l2"))
-    return engine.Descent(objective(classifier, attack.loss or loss), attack.rule(budget),
-                          projection, _stop_when, jit_compile)
+    d = engine.Descent(objective(classifier, attack.loss or loss), rule, projection, _stop_when,
+                       jit_compile)
+    classifier.descents[key] = d
+    return d
 
 
 def start_points(attack: Attack, budget: Budget, x0: np.ndarray,

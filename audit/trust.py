@@ -12,11 +12,12 @@ import numpy as np
 
 from . import engine
 from .attacks import ATTACKS, descent
+from .sweep import kurakin_steps
 
 
 def _flip_share(classifier, x0, aux, eps, steps, loss, batch_size):
     bim = ATTACKS["bim"]
-    budget = bim.budget(eps, max(1.0, eps / 4) if eps else 1.0, steps)
+    budget = bim.budget(eps, 4.0 if eps >= 16 else 1.0, steps)
     d = descent(classifier, bim, budget, loss)
     n = len(x0)
     r = engine.run_pool(d, x0, x0.copy(), np.full(n, eps, np.float32), np.full(n, steps),
@@ -58,8 +59,7 @@ def trust_checks(classifier, x0, aux, eps_values, loss, batch_size, grad_useless
 
     rates = []
     for eps in sorted(set(int(e) for e in eps_values if e > 0)):
-        r = _flip_share(classifier, xs, ax, eps, max(2, int(np.ceil(1.25 * eps))), loss,
-                        batch_size)
+        r = _flip_share(classifier, xs, ax, eps, kurakin_steps(eps), loss, batch_size)
         rates.append({"eps": eps, "flip_rate": float(np.mean(r.done))})
     pairs = zip(rates, rates[1:], strict=False)
     monotone = all(a["flip_rate"] <= b["flip_rate"] + 1e-12 for a, b in pairs)
