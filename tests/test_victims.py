@@ -26,22 +26,8 @@ def keras2_weights(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
     """A genuine Keras-2 weights-only model.h5, written by tf-keras (Keras 2.x), with random
     non-trivial weights (BatchNorm statistics included), and its predictions on a batch."""
     tf_keras = pytest.importorskip("tf_keras")
-    L = tf_keras.layers
-    m = tf_keras.Sequential()
-    m.add(L.Conv2D(32, (3, 3), activation="relu", input_shape=(128, 128, 3)))
-    m.add(L.BatchNormalization())
-    m.add(L.MaxPooling2D(pool_size=(2, 2)))
-    m.add(L.Dropout(0.25))
-    for filters in (64, 128):
-        m.add(L.Conv2D(filters, (3, 3), activation="relu"))
-        m.add(L.BatchNormalization())
-        m.add(L.MaxPooling2D(pool_size=(2, 2)))
-        m.add(L.Dropout(0.25))
-    m.add(L.Flatten())
-    m.add(L.Dense(512, activation="relu"))
-    m.add(L.BatchNormalization())
-    m.add(L.Dropout(0.5))
-    m.add(L.Dense(2, activation="softmax"))
+    m = kaggle_catdog(tf_keras)
+    assert m.__module__.startswith("tf_keras")
     rng = np.random.default_rng(0)
     # kernels random; every vector (biases, BN gamma/beta/mean/variance) in [0.5, 1.5], which
     # keeps BatchNorm variances positive and makes each one matter

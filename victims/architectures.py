@@ -6,20 +6,21 @@ Both take 128x128x3 images with a white pixel at 1.0 and end in a softmax over [
 from __future__ import annotations
 
 import keras
-from keras import layers
 
 CLASS_NAMES = ("cat", "dog")
 INPUT_SHAPE = (128, 128, 3)
 
 
-def kaggle_catdog() -> keras.Model:
+def kaggle_catdog(keras_module=keras) -> keras.Model:
     """The CNN of Kaggle notebook uysimty/keras-cnn-dog-or-cat-classification (~12.9M params).
 
     Layer order and sizes follow the notebook exactly so that its Keras-2 ``model.h5`` weights
-    load positionally into this rebuild.
+    load positionally into this rebuild. ``keras_module`` lets the tests build the very same
+    network with Keras 2 (tf-keras) to write a genuine Keras-2 weights file.
     """
-    model = keras.Sequential(name="kaggle_catdog")
-    model.add(keras.Input(shape=INPUT_SHAPE))
+    layers = keras_module.layers
+    model = keras_module.Sequential(name="kaggle_catdog")
+    model.add(keras_module.Input(shape=INPUT_SHAPE))
     for filters in (32, 64, 128):
         model.add(layers.Conv2D(filters, (3, 3), activation="relu"))
         model.add(layers.BatchNormalization())
@@ -40,6 +41,7 @@ def catdog_mini() -> keras.Model:
     Dense(512) head. BatchNormalization momentum is 0.9 (not Keras's 0.99): with a few thousand
     training steps the 0.99 running statistics lag the weights and inference accuracy collapses.
     """
+    layers = keras.layers
     bn = dict(momentum=0.9)
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False)(inputs)
