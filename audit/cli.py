@@ -221,7 +221,8 @@ def report(results_json: Path, output: Path | None, max_cards: int) -> None:
                          "audit wrote") from None
     if not isinstance(results, dict) or "summary" not in results or "manifest" not in results:
         raise AuditError(f"{results_json} is not an advaudit results.json (no summary/manifest)")
-    path = render_report(results, results_json.parent, output, max_cards=max_cards)
+    path = render_report(results, results_json.parent, output, max_cards=max_cards,
+                         results_name=results_json.name)
     click.echo(str(path))
 
 

@@ -1,0 +1,64 @@
+"""``advaudit report``: re-render a saved results.json without the model, fail cleanly on junk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from audit.cli import main
+from audit.report_synthetic import synthetic_results
+
+
+@pytest.fixture()
+def saved_audit(tmp_path: Path) -> Path:
+    out = tmp_path / "audit"
+    results = synthetic_results(out, 10)
+    path = out / "results.json"
+    path.write_text(json.dumps(results, indent=1))
+    return path
+
+
+def test_report_rerenders_beside_results_json(saved_audit):
+    result = CliRunner().invoke(main, ["report", str(saved_audit)])
+    assert result.exit_code == 0, result.output
+    report = saved_audit.parent / "report.html"
+    assert result.output.strip() == str(report)
+    html = report.read_text()
+    assert "synthetic.keras" in html and 'class="card' in html
+
+
+def test_report_output_and_max_cards(saved_audit, tmp_path):
+    target = tmp_path / "out" / "custom.html"
+    result = CliRunner().invoke(main, ["report", str(saved_audit), "-o", str(target),
+                                       "--max-cards", "2"])
+    assert result.exit_code == 0, result.output
+    html = target.read_text()
+    assert html.count('<article class="card') == 2
+    assert not (saved_audit.parent / "report.html").exists()
+    # The PNGs were found through results.json's folder, not the output's.
+    assert html.count("image not available") == 0
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{not json", "is not valid JSON"),
+    ("[1, 2, 3]", "is not an advaudit results.json"),
+    ('{"summary": {}}', "is not an advaudit results.json"),
+])
+def test_bad_results_file_exits_2_with_one_line(tmp_path, content, message):
+    bad = tmp_path / "results.json"
+    bad.write_text(content)
+    result = CliRunner().invoke(main, ["report", str(bad)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_missing_results_file_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
