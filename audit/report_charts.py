@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from markupsafe import Markup, escape
 
 Fmt = Callable[[float], str]
@@ -183,9 +184,7 @@ def histogram(
     x_fmt = tick_format(ticks)
     tip_fmt = tick_format([t / 10 for t in ticks])  # bin edges need one more decimal
     edges = [lo + (hi - lo) * k / bins for k in range(bins + 1)]
-    counts = [0] * bins
-    for v in data:
-        counts[min(bins - 1, int((v - lo) / (hi - lo) * bins))] += 1
+    counts = np.histogram(data, bins=edges)[0].tolist()
     top = max(counts)
     yt = nice_ticks(0, top, 4, integer=True)
     frame = Frame(width, height, lo, hi, 0, max(top, yt[-1]))

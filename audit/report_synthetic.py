@@ -16,15 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
-def _wilson(k: int, n: int, z: float = 1.959963984540054) -> list[float]:
-    if n == 0:
-        return [0.0, 1.0]
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return [max(0.0, centre - half), min(1.0, centre + half)]
+from .metrics import wilson_interval
 
 
 def _photo(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -174,7 +166,7 @@ def _assemble(rows: list[dict], deltas: list[np.ndarray], names: list[str], swee
         "n_flipped": len(flipped),
         "clean_accuracy": len(correct) / n if n else None,
         "flip_rate": len(flipped) / len(attacked) if attacked else None,
-        "flip_rate_ci95": _wilson(len(flipped), len(attacked)),
+        "flip_rate_ci95": wilson_interval(len(flipped), len(attacked)),
         "robust_accuracy": (len(correct) - len(flipped)) / n if n else None,
         "deliverable_flip_rate": sum(bool(r["deliverable_flipped"]) for r in attacked)
         / len(attacked) if attacked else None,
