@@ -56,10 +56,15 @@ def value_and_grad(
 
 
 class StepRule:
-    """Base class: stateless rules keep a zero-size state so every rule has one signature."""
+    """Base class. Stateless rules carry a one-number-per-sample dummy state so every rule has
+    one signature without dragging an image-sized zero tensor through every step."""
+
+    stateful = False
 
     def init_state(self, x: tf.Tensor) -> tf.Tensor:
-        return tf.zeros_like(x)
+        if self.stateful:
+            return tf.zeros_like(x)
+        return tf.zeros([tf.shape(x)[0]] + [1] * (len(x.shape) - 1))
 
     def __call__(self, x: tf.Tensor, grad: tf.Tensor, state: tf.Tensor):
         raise NotImplementedError
@@ -91,6 +96,7 @@ class MomentumSignStep(StepRule):
 
     size: float
     decay: float = 1.0
+    stateful = True
 
     def __call__(self, x, grad, state):
         l1 = _reduce_all_but_batch(tf.reduce_mean, tf.abs(grad))
@@ -219,17 +225,18 @@ class Descent:
 
     def _raw_step(self, x, x0, state, radius, active, aux):
         values, grad, extras = value_and_grad(self.objective, x, aux)
-        flat = tf.reshape(grad, [tf.shape(grad)[0], -1])
-        finite = tf.reduce_all(tf.math.is_finite(flat), axis=1)
-        all_zero = tf.reduce_all(tf.equal(flat, 0.0), axis=1)
-        grad_useless = tf.logical_or(tf.logical_not(finite), all_zero)
-        grad = tf.where(tf.math.is_finite(grad), grad, tf.zeros_like(grad))
+        # One reduction tells both failure modes apart: an L1 norm that is 0 (flat gradient)
+        # or not finite (NaN/inf somewhere). Such rows are simply not moved.
+        l1 = tf.reduce_sum(tf.abs(tf.reshape(grad, [tf.shape(grad)[0], -1])), axis=1)
+        finite = tf.math.is_finite(l1)
+        grad_useless = tf.logical_or(tf.logical_not(finite), tf.equal(l1, 0.0))
         done = tf.zeros_like(active)
         if self.stop_when is not None:
             done = self.stop_when(values, extras, aux)
         update, new_state = self.rule(x, grad, state)
-        x_new = tf.where(_per_sample(active, x), self.projection(x + update, x0, radius), x)
-        new_state = tf.where(_per_sample(active, new_state), new_state, state)
+        move = tf.logical_and(active, finite)
+        x_new = tf.where(_per_sample(move, x), self.projection(x + update, x0, radius), x)
+        new_state = tf.where(_per_sample(move, new_state), new_state, state)
         return x_new, new_state, values, done, grad_useless, extras
 
     def step(self, x, x0, state, radius, active, aux):
@@ -316,14 +323,16 @@ def run_pool(
     n = len(x0)
     shape = x0.shape[1:]
     size = max(1, min(batch_size, _next_pow2(n)))
+    # Per-slot images live as tensors between steps: a step with no arrivals or departures
+    # copies nothing; small per-slot bookkeeping stays in numpy.
+    initial_state = descent.init_state(tf.zeros((1, *shape)))[0]
+    xs = tf.zeros((size, *shape))
+    x0s = tf.zeros((size, *shape))
+    states = tf.zeros((size, *initial_state.shape))
     slot_job = np.full(size, -1)
-    xs = np.zeros((size, *shape), np.float32)
-    x0s = np.zeros_like(xs)
-    states = np.zeros_like(xs)
     rad = np.zeros(size, np.float32)
     taken = np.zeros(size, np.int64)
     aux_s = {k: np.zeros((size, *v.shape[1:]), v.dtype) for k, v in aux.items()}
-    initial_state = descent.init_state(tf.zeros((1, *shape))).numpy()[0]
 
     out_x = np.array(x_start, dtype=np.float32, copy=True)
     out_done = np.zeros(n, bool)
@@ -334,43 +343,47 @@ def run_pool(
     next_job = 0
 
     while True:
-        for slot in np.flatnonzero(slot_job < 0):
-            if next_job >= n:
-                break
-            j = next_job
-            next_job += 1
-            slot_job[slot], xs[slot], x0s[slot], states[slot] = j, x_start[j], x0[j], initial_state
-            rad[slot], taken[slot] = radius[j], 0
+        free = np.flatnonzero(slot_job < 0)[: max(0, n - next_job)]
+        if free.size:
+            new_jobs = np.arange(next_job, next_job + free.size)
+            next_job += free.size
+            slot_job[free], rad[free], taken[free] = new_jobs, radius[new_jobs], 0
             for k in aux:
-                aux_s[k][slot] = aux[k][j]
+                aux_s[k][free] = aux[k][new_jobs]
+            idx = tf.constant(free[:, None])
+            xs = tf.tensor_scatter_nd_update(xs, idx, x_start[new_jobs].astype(np.float32))
+            x0s = tf.tensor_scatter_nd_update(x0s, idx, x0[new_jobs].astype(np.float32))
+            states = tf.tensor_scatter_nd_update(
+                states, idx, tf.broadcast_to(initial_state, (free.size, *initial_state.shape)))
         occupied = np.flatnonzero(slot_job >= 0)
         if occupied.size == 0:
             break
         if next_job >= n and _next_pow2(occupied.size) < size:
             size = _next_pow2(occupied.size)
             keep = np.concatenate([occupied, np.flatnonzero(slot_job < 0)])[:size]
-            slot_job, xs, x0s, states = slot_job[keep], xs[keep], x0s[keep], states[keep]
-            rad, taken = rad[keep], taken[keep]
+            xs, x0s, states = (tf.gather(t, keep) for t in (xs, x0s, states))
+            slot_job, rad, taken = slot_job[keep], rad[keep], taken[keep]
             aux_s = {k: v[keep] for k, v in aux_s.items()}
             occupied = np.flatnonzero(slot_job >= 0)
         active = slot_job >= 0
         x_next, s_next, _, done, grad_zero, extras = descent.step(
-            tf.constant(xs), tf.constant(x0s), tf.constant(states), tf.constant(rad),
-            tf.constant(active), {k: tf.constant(v) for k, v in aux_s.items()},
+            xs, x0s, states, tf.constant(rad), tf.constant(active),
+            {k: tf.constant(v) for k, v in aux_s.items()},
         )
         evaluations += occupied.size
         done, grad_zero = done.numpy(), grad_zero.numpy()
         extras = {k: v.numpy() for k, v in extras.items()}
         jobs = slot_job[occupied]
         if on_iterate is not None:
-            on_iterate(jobs, taken[occupied], xs[occupied])
+            on_iterate(jobs, taken[occupied], tf.gather(xs, occupied).numpy())
         first = taken[occupied] == 0
         out_zero[jobs[first]] = grad_zero[occupied[first]]
         finished = taken[occupied] >= max_steps[jobs]
         if early_stop:
             finished |= done[occupied]
         fin_slots, fin_jobs = occupied[finished], jobs[finished]
-        out_x[fin_jobs] = xs[fin_slots]
+        if fin_slots.size:
+            out_x[fin_jobs] = tf.gather(xs, fin_slots).numpy()
         out_done[fin_jobs] = done[fin_slots]
         out_steps[fin_jobs] = taken[fin_slots]
         for k, v in extras.items():
@@ -380,7 +393,7 @@ def run_pool(
         slot_job[fin_slots] = -1
         if on_progress is not None:
             on_progress(int(occupied.size), int(fin_slots.size))
-        go = occupied[~finished]
-        xs[go], states[go] = x_next.numpy()[go], s_next.numpy()[go]
-        taken[go] += 1
+        # finished slots keep a stale row until refilled; they are inactive, so never stepped
+        xs, states = x_next, s_next
+        taken[occupied[~finished]] += 1
     return PoolResult(out_x, out_done, out_steps, out_extras, out_zero, evaluations)
