@@ -17,7 +17,7 @@ from audit.cli import main
 from audit.errors import VictimError
 from victims import kaggle_fetch, registry
 from victims.architectures import kaggle_catdog
-from victims.loading import load_victim
+from victims.loading import load_victim, sha256_of
 from victims.preflight import preflight
 
 
@@ -189,3 +189,45 @@ def test_labels_count_must_match(tiny_model_file, photo_folder):
     r = CliRunner().invoke(main, ["audit", str(tiny_model_file), "--labels", "a,b,c",
                                   "--images", str(photo_folder), "--no-report"])
     assert r.exit_code == 2 and "3 class names given for a model with 2 classes" in r.output
+
+
+def test_keras2_full_h5_model_is_audited(tmp_path, photo_folder):
+    tf_keras = pytest.importorskip("tf_keras")
+    from conftest import ramp_images
+
+    tf_keras.utils.set_random_seed(0)
+    x, y = ramp_images(256, np.random.default_rng(1))
+    m = tf_keras.Sequential([
+        tf_keras.layers.Conv2D(6, 3, strides=2, activation="relu", input_shape=(SIZE, SIZE, 3)),
+        tf_keras.layers.Flatten(),
+        tf_keras.layers.Dense(2, activation="softmax"),
+    ])
+    m.compile(tf_keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    m.fit(x / 255.0, y, epochs=15, batch_size=64, verbose=0)
+    m.save(tmp_path / "keras2.h5")
+    keras2_probs = m.predict(x[:8] / 255.0, verbose=0)
+    assert np.mean(m.predict(x / 255.0, verbose=0).argmax(1) == y) > 0.9
+    keras3 = load_victim(str(tmp_path / "keras2.h5")).classifier
+    np.testing.assert_allclose(keras3.predict(x[:8]), keras2_probs, atol=1e-5)
+    r = CliRunner().invoke(main, ["audit", str(tmp_path / "keras2.h5"), "--labels", "cat,dog",
+                                  "--images", str(photo_folder), "--out", str(tmp_path / "o"),
+                                  "--eps", "16", "--step", "4", "--no-report", "--no-trust"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["summary"]["clean_accuracy"] >= 0.9 and res["summary"]["flip_rate"] >= 0.9
+
+
+def test_training_command_writes_weights_and_record(tmp_path):
+    from conftest import write_photo_folder
+
+    data = write_photo_folder(tmp_path / "train", n=16, seed=3)
+    held = write_photo_folder(tmp_path / "test", n=6, seed=4)
+    out = tmp_path / "w" / "mini.keras"
+    r = CliRunner().invoke(main, ["victims", "train", "--data", str(data), "--test", str(held),
+                                  "--out", str(out), "--epochs", "1", "--batch-size", "8"])
+    assert r.exit_code == 0, r.output
+    assert "training on 16 photos" in r.output and "accuracy on" in r.output
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["sha256"] == sha256_of(out)
+    assert info["n_train"] == 16 and info["test"][str(held)]["n"] == 6
+    assert load_victim(str(out)).classifier.output_kind == "softmax"
