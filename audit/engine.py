@@ -240,7 +240,7 @@ class Descent:
         return x_new, new_state, values, done, grad_useless, extras
 
     def step(self, x, x0, state, radius, active, aux):
-        """(x_next, state_next, values_at_x, done_at_x, grad_zero_or_nonfinite, extras_at_x)."""
+        """(x_next, state_next, values_at_x, done_at_x, grad_useless, extras_at_x)."""
         return self._step(x, x0, state, radius, active, aux)
 
     def init_state(self, x: tf.Tensor) -> tf.Tensor:
@@ -290,7 +290,7 @@ class PoolResult:
     done: np.ndarray
     steps: np.ndarray
     extras: dict[str, np.ndarray]
-    grad_zero: np.ndarray
+    grad_useless: np.ndarray  # at the first evaluation: gradient all zero or not finite
     evaluations: int
 
 
@@ -337,7 +337,7 @@ def run_pool(
     out_x = np.array(x_start, dtype=np.float32, copy=True)
     out_done = np.zeros(n, bool)
     out_steps = np.zeros(n, np.int64)
-    out_zero = np.zeros(n, bool)
+    out_useless = np.zeros(n, bool)
     out_extras: dict[str, np.ndarray] = {}
     evaluations = 0
     next_job = 0
@@ -366,18 +366,18 @@ def run_pool(
             aux_s = {k: v[keep] for k, v in aux_s.items()}
             occupied = np.flatnonzero(slot_job >= 0)
         active = slot_job >= 0
-        x_next, s_next, _, done, grad_zero, extras = descent.step(
+        x_next, s_next, _, done, useless, extras = descent.step(
             xs, x0s, states, tf.constant(rad), tf.constant(active),
             {k: tf.constant(v) for k, v in aux_s.items()},
         )
         evaluations += occupied.size
-        done, grad_zero = done.numpy(), grad_zero.numpy()
+        done, useless = done.numpy(), useless.numpy()
         extras = {k: v.numpy() for k, v in extras.items()}
         jobs = slot_job[occupied]
         if on_iterate is not None:
             on_iterate(jobs, taken[occupied], tf.gather(xs, occupied).numpy())
         first = taken[occupied] == 0
-        out_zero[jobs[first]] = grad_zero[occupied[first]]
+        out_useless[jobs[first]] = useless[occupied[first]]
         finished = taken[occupied] >= max_steps[jobs]
         if early_stop:
             finished |= done[occupied]
@@ -396,4 +396,4 @@ def run_pool(
         # finished slots keep a stale row until refilled; they are inactive, so never stepped
         xs, states = x_next, s_next
         taken[occupied[~finished]] += 1
-    return PoolResult(out_x, out_done, out_steps, out_extras, out_zero, evaluations)
+    return PoolResult(out_x, out_done, out_steps, out_extras, out_useless, evaluations)

@@ -200,7 +200,7 @@ def run_audit(
             "psnr": _json_number(quality["psnr"][k]),
             "ssim": _json_number(quality["ssim"][k]),
             "min_eps": int(min_eps[i]) if config.sweep and min_eps[i] > 0 else None,
-            "gradient_useless": bool(result.grad_zero[k]),
+            "gradient_useless": bool(result.grad_useless[k]),
             "adv_path": adv_paths[i],
             "clean_path": adv_paths[i].replace("adversarial/", "clean/", 1),
         })
@@ -222,7 +222,7 @@ def run_audit(
             max(1, budget.eps // 2), budget.eps, 2 * budget.eps] if math.isfinite(budget.eps) \
             else [1, 2, 4]
         trust = trust_checks(classifier, x0[idx], aux, eps_values, config.loss,
-                             config.batch_size, result.grad_zero, seed=config.seed)
+                             config.batch_size, result.grad_useless, seed=config.seed)
         if tick:
             tick(0, 1)
 
