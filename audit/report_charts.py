@@ -118,6 +118,20 @@ def _x_title(frame: Frame, title: str) -> str:
             f'text-anchor="middle">{escape(title)}</text>')
 
 
+def _x_tick(frame: Frame, x: float, text: str) -> str:
+    return (f'<text class="tick" x="{_num(x)}" y="{_num(frame.plot_bottom + 13)}" '
+            f'text-anchor="middle">{escape(text)}</text>')
+
+
+def _finish(frame: Frame, body: list[str], x_title: str, label: str) -> Markup:
+    """Every chart ends the same way: the x axis line, its title, the <svg> wrapper."""
+    body.append(f'<line class="axis" x1="{frame.left}" x2="{frame.width - frame.right}" '
+                f'y1="{_num(frame.plot_bottom)}" y2="{_num(frame.plot_bottom)}"/>')
+    if x_title:
+        body.append(_x_title(frame, x_title))
+    return _svg(frame, body, label)
+
+
 def bar_chart(
     categories: Sequence[str],
     values: Sequence[float],
@@ -152,14 +166,8 @@ def bar_chart(
                     f'height="{_num(frame.plot_bottom - y)}"><title>{escape(cat)}: '
                     f'{escape(tip(v))}</title></rect>')
         if i % every == 0:
-            body.append(f'<text class="tick" x="{_num(x + bar / 2)}" '
-                        f'y="{_num(frame.plot_bottom + 13)}" text-anchor="middle">'
-                        f'{escape(cat)}</text>')
-    body.append(f'<line class="axis" x1="{frame.left}" x2="{frame.width - frame.right}" '
-                f'y1="{_num(frame.plot_bottom)}" y2="{_num(frame.plot_bottom)}"/>')
-    if x_title:
-        body.append(_x_title(frame, x_title))
-    return _svg(frame, body, label)
+            body.append(_x_tick(frame, x + bar / 2, cat))
+    return _finish(frame, body, x_title, label)
 
 
 def histogram(
@@ -197,14 +205,8 @@ def histogram(
                     f'<title>{escape(tip_fmt(edges[k]))} to {escape(tip_fmt(edges[k + 1]))}: {c}'
                     f'</title></rect>')
     for t in ticks:
-        body.append(f'<text class="tick" x="{_num(frame.sx(t))}" '
-                    f'y="{_num(frame.plot_bottom + 13)}" text-anchor="middle">'
-                    f'{escape(x_fmt(t))}</text>')
-    body.append(f'<line class="axis" x1="{frame.left}" x2="{frame.width - frame.right}" '
-                f'y1="{_num(frame.plot_bottom)}" y2="{_num(frame.plot_bottom)}"/>')
-    if x_title:
-        body.append(_x_title(frame, x_title))
-    return _svg(frame, body, label)
+        body.append(_x_tick(frame, frame.sx(t), x_fmt(t)))
+    return _finish(frame, body, x_title, label)
 
 
 def line_chart(
@@ -225,9 +227,7 @@ def line_chart(
                   left=48, top=16)
     body = _y_axis(frame, [0, 0.25, 0.5, 0.75, 1.0], pct_fmt, y_title)
     for t in nice_ticks(frame.x0, frame.x1, min(10, int(frame.x1 - frame.x0) or 1)):
-        body.append(f'<text class="tick" x="{_num(frame.sx(t))}" '
-                    f'y="{_num(frame.plot_bottom + 14)}" text-anchor="middle">'
-                    f'{escape(plain_fmt(t))}</text>')
+        body.append(_x_tick(frame, frame.sx(t), plain_fmt(t)))
     if marker_x is not None:
         mx = _num(frame.sx(marker_x))
         body.append(f'<line class="marker" x1="{mx}" x2="{mx}" y1="{frame.top}" '
@@ -245,11 +245,7 @@ def line_chart(
             body.append(f'<circle class="dot" cx="{_num(frame.sx(x))}" cy="{_num(frame.sy(y))}" '
                         f'r="3.5"><title>eps {escape(plain_fmt(x))}: {escape(pct_fmt(y))}'
                         f'</title></circle>')
-    body.append(f'<line class="axis" x1="{frame.left}" x2="{frame.width - frame.right}" '
-                f'y1="{_num(frame.plot_bottom)}" y2="{_num(frame.plot_bottom)}"/>')
-    if x_title:
-        body.append(_x_title(frame, x_title))
-    return _svg(frame, body, label)
+    return _finish(frame, body, x_title, label)
 
 
 def scatter_chart(
@@ -268,15 +264,10 @@ def scatter_chart(
     frame = Frame(width, height, 0, 1, 0, 1, left=48, top=12)
     body = _y_axis(frame, [0, 0.25, 0.5, 0.75, 1.0], pct_fmt, y_title)
     for t in [0, 0.25, 0.5, 0.75, 1.0]:
-        body.append(f'<text class="tick" x="{_num(frame.sx(t))}" '
-                    f'y="{_num(frame.plot_bottom + 14)}" text-anchor="middle">{pct_fmt(t)}</text>')
+        body.append(_x_tick(frame, frame.sx(t), pct_fmt(t)))
     body.append(f'<line class="diagonal" x1="{_num(frame.sx(0))}" y1="{_num(frame.sy(0))}" '
                 f'x2="{_num(frame.sx(1))}" y2="{_num(frame.sy(1))}"/>')
     for x, y, cls in points:
         body.append(f'<circle class="pt {escape(cls)}" cx="{_num(frame.sx(x))}" '
                     f'cy="{_num(frame.sy(y))}" r="3.2"/>')
-    body.append(f'<line class="axis" x1="{frame.left}" x2="{frame.width - frame.right}" '
-                f'y1="{_num(frame.plot_bottom)}" y2="{_num(frame.plot_bottom)}"/>')
-    if x_title:
-        body.append(_x_title(frame, x_title))
-    return _svg(frame, body, label)
+    return _finish(frame, body, x_title, label)
