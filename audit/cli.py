@@ -93,6 +93,10 @@ def main() -> None:
 @click.option("--no-early-stop", is_flag=True, help="Step every image for all --steps.")
 @click.option("--no-trust", is_flag=True, help="Skip the trust checks.")
 @click.option("--no-report", is_flag=True, help="Write results only, no report.html.")
+@click.option("--max-cards", type=click.IntRange(0), default=48, show_default=True,
+              help="Image cards in the report (worst first); the rest go in its table.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary as one JSON object instead of the table.")
 @click.option("--weights", type=click.Path(), help="Weights file for a named victim.")
 @click.option("--labels", help="Class names in output order, comma-separated (cat,dog).")
 @click.option("--input-scale", type=click.Choice(["1", "255"]),
@@ -101,8 +105,8 @@ def main() -> None:
 @click.option("--jit", is_flag=True, help="Compile the attack step with XLA.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
 def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, max_eps,
-          batch_size, seed, out, fail_above, no_early_stop, no_trust, no_report, weights,
-          labels, input_scale, unsafe_load, jit, verbose) -> None:
+          batch_size, seed, out, fail_above, no_early_stop, no_trust, no_report, max_cards,
+          as_json, weights, labels, input_scale, unsafe_load, jit, verbose) -> None:
     """Attack MODEL (a path or victim name; default catdog-mini) and measure how often it flips.
 
     Writes results.json, results.csv, adversarial/*.png and report.html into --out.
@@ -155,11 +159,18 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
         from .report import render_report
 
         try:
-            report_path = render_report(results, out)
+            report_path = render_report(results, out, max_cards=max_cards)
         except Exception as exc:  # results.json is already safe on disk
             click.echo(f"report.html not written ({type(exc).__name__}: {exc}); results are in "
                        f"{out / 'results.json'}; retry with 'advaudit report'", err=True)
-    _print_summary(results, out, report_path)
+    if as_json:
+        import json
+
+        summary = {k: v for k, v in results["summary"].items() if k != "per_class"}
+        click.echo(json.dumps({"summary": summary, "results": str(out / "results.json"),
+                               "report": str(report_path) if report_path else None}))
+    else:
+        _print_summary(results, out, report_path)
     rate = results["summary"]["flip_rate"]
     if fail_above is not None and rate is not None and rate > fail_above:
         click.echo(f"FAIL: flip rate {rate:.1%} exceeds --fail-above {fail_above:.1%}", err=True)

@@ -190,3 +190,16 @@ def test_hostile_photo_names_are_sanitised_on_disk(tiny_model_file, tmp_path):
     written = [p.name for p in (tmp_path / "o" / "adversarial").iterdir()]
     assert len(written) >= 1 and all("/" not in n and " " not in n for n in written)
     assert all((tmp_path / "o" / "adversarial" / n).is_file() for n in written)
+
+
+def test_json_summary_and_max_cards(tiny_model_file, photo_folder, tmp_path):
+    r = run(["audit", str(tiny_model_file), "--images", str(photo_folder), "--out",
+             str(tmp_path), "--labels", "cat,dog", "--eps", "16", "--step", "4", "--no-trust",
+             "--json", "--max-cards", "2"])
+    assert r.exit_code == 0, r.output
+    printed = json.loads(r.output)
+    saved = json.loads((tmp_path / "results.json").read_text())["summary"]
+    assert printed["summary"]["flip_rate"] == saved["flip_rate"]
+    html = (tmp_path / "report.html").read_text()
+    assert printed["report"] == str(tmp_path / "report.html")
+    assert html.count('class="card ') == 2  # 12 attacked images, 2 cards, the rest tabled
