@@ -127,7 +127,8 @@ def run_audit(
     adv = x0.copy()
     adv[idx] = result.x
     adv_probs = clean_probs.copy()
-    adv_probs[idx] = result.extras["probs"] if idx.size else adv_probs[idx]
+    if idx.size:
+        adv_probs[idx] = result.extras["probs"]
 
     # Deliverable check: write, re-read from disk, classify again.
     adv_paths: dict[int, str] = {}

@@ -15,7 +15,7 @@ from .attacks import ATTACKS, descent
 from .sweep import kurakin_steps
 
 
-def _flip_share(classifier, x0, aux, eps, steps, loss, batch_size):
+def _bim_on_sample(classifier, x0, aux, eps, steps, loss, batch_size):
     bim = ATTACKS["bim"]
     budget = bim.budget(eps, 4.0 if eps >= 16 else 1.0, steps)
     d = descent(classifier, bim, budget, loss)
@@ -36,7 +36,7 @@ def trust_checks(classifier, x0, aux, eps_values, loss, batch_size, grad_useless
     if len(xs) == 0:
         return {"sample_size": 0, "checks": checks}
 
-    zero = _flip_share(classifier, xs, ax, 0, 3, loss, batch_size)
+    zero = _bim_on_sample(classifier, xs, ax, 0, 3, loss, batch_size)
     unchanged = bool(np.all(zero.x == xs)) and not bool(np.any(zero.done))
     checks.append({
         "name": "eps=0 changes nothing",
@@ -46,7 +46,7 @@ def trust_checks(classifier, x0, aux, eps_values, loss, batch_size, grad_useless
         "is not deterministic, and the flip rates above are not trustworthy",
     })
 
-    big = _flip_share(classifier, xs, ax, 64, 20, loss, batch_size)
+    big = _bim_on_sample(classifier, xs, ax, 64, 20, loss, batch_size)
     share = float(np.mean(big.done))
     checks.append({
         "name": "large budget flips almost everything",
@@ -59,7 +59,7 @@ def trust_checks(classifier, x0, aux, eps_values, loss, batch_size, grad_useless
 
     rates = []
     for eps in sorted(set(int(e) for e in eps_values if e > 0)):
-        r = _flip_share(classifier, xs, ax, eps, kurakin_steps(eps), loss, batch_size)
+        r = _bim_on_sample(classifier, xs, ax, eps, kurakin_steps(eps), loss, batch_size)
         rates.append({"eps": eps, "flip_rate": float(np.mean(r.done))})
     pairs = zip(rates, rates[1:], strict=False)
     monotone = all(a["flip_rate"] <= b["flip_rate"] + 1e-12 for a, b in pairs)
