@@ -1,0 +1,93 @@
+"""``Descent``: the program every gradient attack and demo shares — objective, rule, projection.
+
+* an **objective** ``f(x, aux) -> (values, extras)``: one value per sample to *minimise*, plus any
+  tensors the caller wants back from the same forward pass (class probabilities, say);
+* a **step rule** turning the gradient into an update;
+* a **projection** putting the iterate back where it may live.
+
+``stop_when(values, extras, consts)`` (optional) reports which samples already meet the goal
+*at* x, from the same forward pass as the gradient. Rows whose gradient is not finite are not
+moved; whether the very first gradient was useless (all zero or not finite) is kept in the state,
+because that is the signature of gradient masking the trust checks look for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from .gradient import Objective, per_sample, useless_gradient, value_and_grad
+from .program import Program
+from .projections import Projection, identity
+from .rules import KerasOptimizerStep, StepRule
+
+__all__ = ["Descent", "Objective", "run"]
+
+
+@dataclass(eq=False)
+class Descent(Program):
+    objective: Objective
+    rule: StepRule
+    projection: Projection = field(default_factory=identity)
+    stop_when: Callable[..., tf.Tensor] | None = None
+    jit_compile: bool = False
+
+    def init(self, x_start, consts):
+        if isinstance(self.rule, KerasOptimizerStep) and self.rule.var is None:
+            self.rule.build(x_start)
+        return {
+            "x": x_start,
+            "rule_state": self.rule.init_state(x_start),
+            "grad_useless": tf.zeros([tf.shape(x_start)[0]], tf.bool),
+        }
+
+    def step(self, state, consts, taken):
+        x = state["x"]
+        values, grad, extras = value_and_grad(self.objective, x, consts)
+        finite, useless = useless_gradient(grad)
+        success = (self.stop_when(values, extras, consts) if self.stop_when is not None
+                   else tf.zeros_like(finite))
+        update, rule_state = self.rule(x, grad, state["rule_state"])
+        moved = self.projection(x + update, consts["x0"], consts["radius"])
+        x_next = tf.where(per_sample(finite, x), moved, x)
+        rule_state = tf.where(per_sample(finite, rule_state), rule_state, state["rule_state"])
+        first = tf.where(taken == 0, useless, state["grad_useless"])
+        return ({"x": x_next, "rule_state": rule_state, "grad_useless": first}, success,
+                {**extras, "values": values})
+
+
+def run(
+    descent: Descent,
+    x_init: np.ndarray | tf.Tensor,
+    steps: int,
+    aux: dict[str, Any] | None = None,
+    x0: np.ndarray | tf.Tensor | None = None,
+    radius: float | Sequence[float] = math.inf,
+    callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run a fixed batch for ``steps`` updates (the demos' loop).
+
+    ``callback(step, x, values)`` sees every iterate (values are those *at* x), for progress
+    bars and animation frames. Returns the final iterate and the values history [steps+1, B].
+    """
+    x = tf.convert_to_tensor(x_init, dtype=tf.float32)
+    batch = x.shape[0]
+    consts = {k: tf.convert_to_tensor(v) for k, v in (aux or {}).items()}
+    consts["x0"] = x if x0 is None else tf.convert_to_tensor(x0, dtype=tf.float32)
+    consts["radius"] = tf.broadcast_to(tf.constant(radius, tf.float32), [batch])
+    state = descent.init(x, consts)
+    history = []
+    for i in range(steps + 1):
+        next_state, _, extras = descent.compiled_step(state, consts, tf.fill([batch], i))
+        history.append(extras["values"].numpy())
+        if callback is not None:
+            callback(i, state["x"].numpy(), history[-1])
+        if i == steps:
+            break
+        state = next_state
+    return state["x"].numpy(), np.stack(history)
