@@ -64,7 +64,7 @@ class Classifier:
     logits_source: str = ""
     _logits_fn: object = field(default=None, repr=False)
     _predict_fn: object = field(default=None, repr=False)
-    descents: dict = field(default_factory=dict, repr=False)  # compiled attack steps, by config
+    programs: dict = field(default_factory=dict, repr=False)  # compiled attack steps, by config
 
     @classmethod
     def from_model(

@@ -1,15 +1,15 @@
 """Attack objectives: one value per image to minimise; below zero means the attack succeeded.
 
 ``target < 0`` in a row means untargeted (move away from ``label``), otherwise move toward
-``target``. All three losses are computed from logits; the probability margin is the seed
-article's p_cat - p_dog, generalised.
+``target``. All losses are computed from logits; the probability margin is the seed article's
+p_cat - p_dog, generalised. ``LOSSES`` is the registry the command line offers.
 """
 
 from __future__ import annotations
 
-import tensorflow as tf
+from collections.abc import Callable
 
-LOSSES = ("margin", "prob", "ce")
+import tensorflow as tf
 
 
 def _best_other(scores: tf.Tensor, exclude: tf.Tensor) -> tf.Tensor:
@@ -44,14 +44,24 @@ def cross_entropy(logits: tf.Tensor, label: tf.Tensor, target: tf.Tensor) -> tf.
     return tf.where(target >= 0, -_pick(log_p, safe_target), _pick(log_p, label))
 
 
+def _prob(logits, label, target):
+    return probability_margin(tf.nn.softmax(logits, axis=-1), label, target)
+
+
+Loss = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
+
+# name -> (function of logits, label, target; what it is)
+LOSSES: dict[str, tuple[Loss, str]] = {
+    "margin": (margin, "logit margin (default)"),
+    "prob": (_prob, "probability margin, the seed's p_true - p_target"),
+    "ce": (cross_entropy, "cross-entropy"),
+}
+
+
 def attack_loss(name: str, logits: tf.Tensor, label: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    if name == "margin":
-        return margin(logits, label, target)
-    if name == "prob":
-        return probability_margin(tf.nn.softmax(logits, axis=-1), label, target)
-    if name == "ce":
-        return cross_entropy(logits, label, target)
-    raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    return LOSSES[name][0](logits, label, target)
 
 
 def succeeded(probs: tf.Tensor, label: tf.Tensor, target: tf.Tensor) -> tf.Tensor:

@@ -13,12 +13,11 @@ running each budget from scratch and taking the smallest that flips.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
-from . import engine
-from .attacks import ATTACKS, descent
+from .attacks import ATTACKS, Goal, RunSettings
 from .classifier import Classifier
 
 
@@ -29,12 +28,11 @@ def kurakin_steps(eps: int) -> int:
 def minimal_epsilon(
     classifier: Classifier,
     x0: np.ndarray,
-    aux: dict[str, np.ndarray],
+    goal: Goal,
     max_eps: int,
-    loss: str,
-    batch_size: int,
+    settings: RunSettings,
+    *,
     chunk: int = 256,
-    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Smallest e in 1..max_eps at which the e-budget BIM flips each image (0: none does).
 
@@ -42,24 +40,22 @@ def minimal_epsilon(
     snapshots are kept as int8 deltas, ``chunk`` images at a time, to bound memory.
     """
     bim = ATTACKS["bim"]
-    trunk = descent(classifier, bim, bim.budget(max_eps, 1.0, max_eps), loss)
-    branch = descent(classifier, bim, bim.budget(1, 1.0, 1), loss)  # radius is per job
     result = np.zeros(len(x0), np.int64)
     evaluations = 0
+    quiet = replace(settings, early_stop=True, on_iterate=None)
     for lo in range(0, len(x0), chunk):
         xc = x0[lo : lo + chunk].astype(np.float32)
-        ac = {k: v[lo : lo + chunk] for k, v in aux.items()}
-        n = len(xc)
+        gc = goal.take(np.arange(lo, lo + len(xc)))
         snaps = np.zeros((max_eps, *xc.shape), np.int8)  # snaps[e] = trunk delta after e steps
 
         def keep(jobs, taken, x, snaps=snaps, xc=xc):
             store = taken < max_eps
             snaps[taken[store], jobs[store]] = (x[store] - xc[jobs[store]]).astype(np.int8)
 
-        t = engine.run_pool(trunk, xc, xc, np.full(n, max_eps, np.float32),
-                            np.full(n, max_eps), ac, batch_size, True, keep, on_progress)
-        evaluations += t.evaluations
-        found = np.where(t.done, t.steps, 0)
+        t = bim.run(classifier, xc, gc, bim.budget(max_eps, 1.0, max_eps),
+                    replace(quiet, on_iterate=keep))
+        evaluations += t.total_grad_evals
+        found = np.where(t.success, t.steps, 0)
         snaps_final = (t.x - xc).astype(np.int8)
         for e in range(1, max_eps + 1):
             need = np.flatnonzero((found == 0) | (found > e))
@@ -71,14 +67,11 @@ def minimal_epsilon(
                 start = xc[need] + snaps_final[need]
             else:
                 start = xc[need] + snaps[e, need]
-            b = engine.run_pool(branch, xc[need], start.astype(np.float32),
-                                np.full(need.size, e, np.float32), np.full(need.size, tail),
-                                {k: v[need] for k, v in ac.items()}, batch_size, True, None,
-                                on_progress)
-            evaluations += b.evaluations
-            hit = need[b.done]
-            found[hit] = e
-        result[lo : lo + n] = found
+            b = bim.run(classifier, xc[need], gc.take(need), bim.budget(e, 1.0, tail), quiet,
+                        x_start=start.astype(np.float32))
+            evaluations += b.total_grad_evals
+            found[need[b.success]] = e
+        result[lo : lo + len(xc)] = found
     return result, evaluations
 
 

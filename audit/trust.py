@@ -8,36 +8,42 @@ that fall as the budget grows.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from . import engine
-from .attacks import ATTACKS, descent
+from .attacks import ATTACKS, AttackResult, Goal, RunSettings
+from .classifier import Classifier
 from .sweep import kurakin_steps
 
 
-def _bim_on_sample(classifier, x0, aux, eps, steps, loss, batch_size):
+def _bim_on_sample(classifier: Classifier, x0: np.ndarray, goal: Goal, eps: float, steps: int,
+                   settings: RunSettings) -> AttackResult:
     bim = ATTACKS["bim"]
     budget = bim.budget(eps, 4.0 if eps >= 16 else 1.0, steps)
-    d = descent(classifier, bim, budget, loss)
-    n = len(x0)
-    r = engine.run_pool(d, x0, x0.copy(), np.full(n, eps, np.float32), np.full(n, steps),
-                        aux, batch_size, early_stop=True)
-    return r
+    return bim.run(classifier, x0, goal, budget, settings)
 
 
-def trust_checks(classifier, x0, aux, eps_values, loss, batch_size, grad_useless, sample=16,
-                 seed=0) -> dict:
+def never_falls(rates: list[dict]) -> bool:
+    """Whether flip rates, ordered by budget, never fall as the budget grows."""
+    pairs = zip(rates, rates[1:], strict=False)
+    return all(a["flip_rate"] <= b["flip_rate"] + 1e-12 for a, b in pairs)
+
+
+def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values: list[float],
+                 settings: RunSettings, grad_useless: np.ndarray, *, sample: int = 16) -> dict:
     """Run the checks on up to ``sample`` attacked images; ``grad_useless`` covers all of them."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(settings.seed)
     pick = np.sort(rng.permutation(len(x0))[:sample])
     xs = x0[pick].astype(np.float32)
-    ax = {k: v[pick] for k, v in aux.items()}
+    gs = goal.take(pick)
+    settings = replace(settings, early_stop=True, on_progress=None, on_iterate=None)
     checks = []
     if len(xs) == 0:
         return {"sample_size": 0, "checks": checks}
 
-    zero = _bim_on_sample(classifier, xs, ax, 0, 3, loss, batch_size)
-    unchanged = bool(np.all(zero.x == xs)) and not bool(np.any(zero.done))
+    zero = _bim_on_sample(classifier, xs, gs, 0, 3, settings)
+    unchanged = bool(np.all(zero.x == xs)) and not bool(np.any(zero.success))
     checks.append({
         "name": "eps=0 changes nothing",
         "status": "pass" if unchanged else "warn",
@@ -46,8 +52,8 @@ def trust_checks(classifier, x0, aux, eps_values, loss, batch_size, grad_useless
         "is not deterministic, and the flip rates above are not trustworthy",
     })
 
-    big = _bim_on_sample(classifier, xs, ax, 64, 20, loss, batch_size)
-    share = float(np.mean(big.done))
+    big = _bim_on_sample(classifier, xs, gs, 64, 20, settings)
+    share = float(np.mean(big.success))
     checks.append({
         "name": "large budget flips almost everything",
         "status": "pass" if share >= 0.99 else "warn",
@@ -59,10 +65,9 @@ def trust_checks(classifier, x0, aux, eps_values, loss, batch_size, grad_useless
 
     rates = []
     for eps in sorted(set(int(e) for e in eps_values if e > 0)):
-        r = _bim_on_sample(classifier, xs, ax, eps, kurakin_steps(eps), loss, batch_size)
-        rates.append({"eps": eps, "flip_rate": float(np.mean(r.done))})
-    pairs = zip(rates, rates[1:], strict=False)
-    monotone = all(a["flip_rate"] <= b["flip_rate"] + 1e-12 for a, b in pairs)
+        r = _bim_on_sample(classifier, xs, gs, eps, kurakin_steps(eps), settings)
+        rates.append({"eps": eps, "flip_rate": float(np.mean(r.success))})
+    monotone = never_falls(rates)
     checks.append({
         "name": "flip rate grows with the budget",
         "status": "pass" if monotone else "warn",

@@ -1,0 +1,149 @@
+"""The attack interface: what every attack takes and returns, in the spirit of Foolbox 3.
+
+``Attack.run(classifier, x0, goal, budget, settings)`` attacks a batch of clean images (pixel
+counts 0..255) and returns an ``AttackResult``: the adversarial images on the uint8 grid, which
+met their goal, the probabilities there, the steps taken and the cost, with gradient evaluations
+and forward-only queries counted apart. Gradient attacks are thin configurations of the engine's
+``Descent`` (``audit.attacks.gradient``); an attack that needs no gradient implements ``run``
+itself. The runner, the sweep, the trust checks and the bench all call attacks through ``run``.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from ..classifier import Classifier
+from ..errors import UsageError
+
+NORMS = ("linf", "l2")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How far and how fast, in counts: ``eps`` per pixel (L-inf) or in total (L2).
+
+    ``eps`` is ``math.inf`` only for attacks that dictate an unbounded ball (the seed procedure).
+    Build budgets with ``Attack.budget``, which validates what the user typed.
+    """
+
+    eps: float
+    step: float
+    steps: int
+    norm: str = "linf"
+
+
+def grid_radius(budget: Budget) -> float:
+    """The radius an attack on the uint8 grid can use: whole counts for L-inf (a delta of 4.5
+    counts cannot be saved, and rounding x0 + 4.5 to the grid could land on 5)."""
+    if budget.norm == "linf" and math.isfinite(budget.eps):
+        return float(math.floor(budget.eps + 1e-6))
+    return budget.eps
+
+
+@dataclass(frozen=True)
+class Goal:
+    """Per sample: the class to move away from (``label``) and, when >= 0, the class to reach
+    (``target``); -1 means untargeted."""
+
+    label: np.ndarray
+    target: np.ndarray
+
+    @classmethod
+    def of(cls, label: np.ndarray, target: int | np.ndarray = -1) -> Goal:
+        label = np.asarray(label, np.int32)
+        return cls(label, np.broadcast_to(np.asarray(target, np.int32), label.shape).copy())
+
+    def take(self, idx: np.ndarray) -> Goal:
+        return Goal(self.label[idx], self.target[idx])
+
+    def consts(self) -> dict[str, np.ndarray]:
+        return {"label": self.label, "target": self.target}
+
+    def met(self, pred: np.ndarray) -> np.ndarray:
+        """Whether predicted classes meet the goal: the target reached, or the label left."""
+        return np.where(self.target >= 0, pred == self.target, pred != self.label)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How to run an attack, as opposed to how far it may go (``Budget``)."""
+
+    loss: str = "margin"
+    batch_size: int = 32
+    early_stop: bool = True
+    seed: int = 0
+    jit_compile: bool = False
+    on_progress: Callable[[int, int], None] | None = None
+    # Sees every evaluated iterate of a gradient attack; costs a host copy per step.
+    on_iterate: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
+
+
+DEFAULT_RUN = RunSettings()
+
+
+@dataclass
+class AttackResult:
+    """Per sample: the adversarial image (float32 counts on the uint8 grid), whether it meets the
+    goal in memory, the probabilities there, steps taken and what the sample cost."""
+
+    x: np.ndarray
+    success: np.ndarray
+    probs: np.ndarray
+    steps: np.ndarray
+    grad_evals: np.ndarray  # gradient evaluations spent on each sample
+    queries: np.ndarray  # forward-only model calls spent on each sample
+    grad_useless: np.ndarray  # first gradient all zero or not finite (False without gradients)
+    found_by: list[str | None] = field(default_factory=list)
+
+    @property
+    def total_grad_evals(self) -> int:
+        return int(self.grad_evals.sum())
+
+    @property
+    def total_queries(self) -> int:
+        return int(self.queries.sum())
+
+
+class Attack(ABC):
+    """Base class of every attack; subclasses set the class attributes and implement ``run``."""
+
+    name: ClassVar[str]
+    about: ClassVar[str]
+    norms: ClassVar[tuple[str, ...]] = ("linf",)
+    uses_gradient: ClassVar[bool] = True
+    loss: ClassVar[str | None] = None  # a loss the attack dictates; None: the user's choice
+    early_stop: ClassVar[bool] = True  # False: always takes every step (the seed procedure)
+    fixed: ClassVar[dict[str, float | int | str]] = {}  # budget fields the attack dictates
+
+    def budget(self, eps: float, step: float = 1.0, steps: int = 10,
+               norm: str = "linf") -> Budget:
+        """A validated budget for this attack; fields the attack dictates override the user's."""
+        if norm not in self.norms:
+            raise UsageError(f"--norm {norm} is not available with --attack {self.name} "
+                             f"(it supports {', '.join(self.norms)})")
+        if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+            raise UsageError(f"--eps {eps} is not a budget: give a finite count >= 0 "
+                             "(4 means 4/255)")
+        if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
+            raise UsageError(f"--step {step} is not a step size: give a count > 0")
+        if int(steps) < 1:
+            raise UsageError(f"--steps {steps} must be at least 1")
+        values = {"eps": float(eps), "step": float(step), "steps": int(steps), "norm": norm}
+        for key, value in self.fixed.items():
+            values[key] = values["eps"] if value == "eps" else value
+        return Budget(**values)
+
+    def effective_loss(self, settings: RunSettings) -> str:
+        return self.loss or settings.loss
+
+    @abstractmethod
+    def run(self, classifier: Classifier, x0: np.ndarray, goal: Goal, budget: Budget,
+            settings: RunSettings = DEFAULT_RUN, *,
+            x_start: np.ndarray | None = None) -> AttackResult:
+        """Attack every row of ``x0``; ``x_start`` overrides the attack's own starting points."""

@@ -1,0 +1,102 @@
+"""Gradient attacks as configurations of the engine's ``Descent``: an init, a step rule, a
+projection (ball, then the 0..255 box, then the integer pixel grid).
+
+A subclass names its step rule (and whether it starts at a random point of the ball); ``run``
+builds the compiled descent once per classifier and configuration and streams the images
+through the engine's slot pool, so early stop saves real gradient work.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from .. import engine
+from ..classifier import Classifier
+from ..losses import attack_loss, succeeded
+from .base import DEFAULT_RUN, Attack, AttackResult, Budget, grid_radius
+
+
+def objective(classifier: Classifier, loss: str) -> engine.Objective:
+    """The loss to minimise, with the class probabilities from the same forward pass."""
+
+    def f(x, consts):
+        logits = classifier.logits(x)
+        values = attack_loss(loss, logits, consts["label"], consts["target"])
+        return values, {"probs": tf.nn.softmax(logits, axis=-1)}
+
+    return f
+
+
+def goal_met(values, extras, consts):
+    return succeeded(extras["probs"], consts["label"], consts["target"])
+
+
+def grid_projection(norm: str) -> engine.Projection:
+    """Ball, then the 0..255 box, then the integer grid (keeping an L2 radius)."""
+    ball = engine.l2_ball() if norm == "l2" else engine.linf_ball()
+    return engine.compose(ball, engine.box(0.0, 255.0), engine.pixel_grid(l2_radius=norm == "l2"))
+
+
+class GradientAttack(Attack):
+    """An attack that is one ``Descent``: subclasses implement ``rule``."""
+
+    random_start = False
+
+    def rule(self, budget: Budget) -> engine.StepRule:
+        raise NotImplementedError
+
+    def start(self, x0: np.ndarray, budget: Budget, rng: np.random.Generator) -> np.ndarray:
+        """Clean images, or with ``random_start`` a uniform point of the ball on the grid."""
+        x0 = x0.astype(np.float32)
+        if not self.random_start or budget.eps == 0:
+            return x0.copy()
+        if budget.norm == "l2":
+            d = x0[0].size
+            direction = rng.standard_normal(x0.shape).astype(np.float32)
+            per_image = (-1, *[1] * (x0.ndim - 1))
+            direction /= np.linalg.norm(direction.reshape(len(x0), -1), axis=1).reshape(per_image)
+            radius = budget.eps * rng.uniform(size=len(x0)) ** (1.0 / d)
+            delta = np.trunc(direction * radius.reshape(per_image))
+        else:
+            e = int(math.floor(budget.eps))
+            delta = rng.integers(-e, e + 1, size=x0.shape).astype(np.float32)
+        return np.clip(x0 + delta, 0, 255)
+
+    def descent(self, classifier: Classifier, budget: Budget, loss: str,
+                jit_compile: bool = False) -> engine.Descent:
+        """The compiled attack step; the eps radius is an input, so one serves every budget.
+
+        Cached on the classifier: the sweep, the trust checks and the main attack share traced
+        steps instead of paying for a new trace each.
+        """
+        rule = self.rule(budget)
+        key = ("descent", repr(rule), budget.norm, loss, jit_compile)
+        if key not in classifier.programs:
+            classifier.programs[key] = engine.Descent(
+                objective(classifier, loss), rule, grid_projection(budget.norm), goal_met,
+                jit_compile)
+        return classifier.programs[key]
+
+    def run(self, classifier, x0, goal, budget, settings=DEFAULT_RUN, *, x_start=None):
+        x0 = np.asarray(x0, np.float32)
+        if x_start is None:
+            x_start = self.start(x0, budget, np.random.default_rng(settings.seed))
+        program = self.descent(classifier, budget, self.effective_loss(settings),
+                               settings.jit_compile)
+        n = len(x0)
+        pool = engine.run_pool(
+            program, x_start, {"x0": x0, "radius": np.full(n, grid_radius(budget), np.float32),
+                               **goal.consts()},
+            max_steps=budget.steps, batch_size=settings.batch_size,
+            early_stop=settings.early_stop and self.early_stop,
+            on_iterate=settings.on_iterate, on_progress=settings.on_progress)
+        probs = pool.extras.get("probs", np.zeros((n, len(classifier.class_names)), np.float32))
+        evals = (pool.steps + 1) * program.grads_per_step
+        return AttackResult(
+            x=pool.x, success=pool.success, probs=probs, steps=pool.steps,
+            grad_evals=evals.astype(np.int64), queries=np.zeros(n, np.int64),
+            grad_useless=pool.state["grad_useless"],
+            found_by=[self.name if s else None for s in pool.success])
