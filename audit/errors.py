@@ -1,12 +1,19 @@
-"""User-facing errors: one line, exit code 2, never a traceback."""
+"""Errors a user can fix, as plain exceptions: the library raises them, only ``audit.cli`` turns
+them into a one-line message and an exit code.
 
-import click
+Every message names the file or option at fault and what to do instead, because it is all the
+user will see (no traceback).
+"""
 
 
-class AuditError(click.ClickException):
-    """An error the user can fix (bad path, wrong model, missing credentials)."""
+class AuditError(Exception):
+    """An error the user can fix (bad path, wrong model, bad option, missing credentials)."""
 
     exit_code = 2
+
+
+class UsageError(AuditError):
+    """An option or a combination of options that cannot work (``--norm l2 --attack bim``)."""
 
 
 class ModelError(AuditError):
@@ -19,3 +26,7 @@ class ImageError(AuditError):
 
 class VictimError(AuditError):
     """A named victim cannot be obtained (no credentials, offline, bad weights)."""
+
+
+class ResultsError(AuditError):
+    """A results file or output folder cannot be read or written as asked."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from . import draw
+from optim_demos import draw
 
 
 @click.group()
@@ -38,7 +38,7 @@ def _write_summary(out: Path, summary: dict) -> Path:
               help="Draw one animated GIF per run (fitted line over the data, loss curve).")
 def regression(optimizer: str, lr: float | None, steps: int | None, out: Path, gif: bool) -> None:
     """Fit weight = slope * height + intercept to the seed's 150 men, through the engine."""
-    from . import regression as reg
+    from optim_demos import regression as reg
 
     data = reg.load_data()
     ref = reg.closed_form(data)
@@ -106,7 +106,7 @@ def _regression_gif(data, run, ref, out: Path) -> Path:
 def spread(n: int, dims: int, loss: str, steps: int, restarts: int, seed: int, out: Path,
            gif: bool) -> None:
     """Spread N unit vectors in D dimensions as far apart as possible, through the engine."""
-    from . import spread as sp
+    from optim_demos import spread as sp
 
     losses = list(sp.LOSSES) if loss == "all" else [loss]
     animate = gif and dims in (2, 3)
@@ -141,7 +141,7 @@ def spread(n: int, dims: int, loss: str, steps: int, restarts: int, seed: int, o
 
 
 def _spread_gif(result, out: Path) -> Path:
-    from .spread import min_angles_deg
+    from optim_demos.spread import min_angles_deg
 
     frames = []
     count = len(result.frames)

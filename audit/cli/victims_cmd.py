@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from victims.registry import VICTIMS
 
 
 @click.group()
@@ -13,7 +17,7 @@ def victims() -> None:
 @victims.command("list")
 def list_victims() -> None:
     """Show the named victims, where their weights are, and whether they are present."""
-    from victims.registry import DEFAULT_VICTIM, VICTIMS
+    from victims.registry import DEFAULT_VICTIM
 
     for name, v in VICTIMS.items():
         path = v.weights_path()
@@ -24,7 +28,7 @@ def list_victims() -> None:
 
 
 @victims.command()
-@click.argument("name", type=click.Choice(["kaggle-catdog"]))
+@click.argument("name", type=click.Choice([n for n, v in VICTIMS.items() if v.fetchable]))
 def fetch(name: str) -> None:
     """Download NAME's weights with the Kaggle API into the cache ($ADVAUDIT_CACHE)."""
     from victims.kaggle_fetch import fetch_kaggle_catdog
@@ -34,10 +38,20 @@ def fetch(name: str) -> None:
     click.echo(f"{name}: weights cached at {path}")
 
 
-@victims.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def train(ctx: click.Context) -> None:
-    """Train catdog-mini (same options as 'python -m victims.train --help')."""
-    from victims.train import main as train_main
+@victims.command()
+@click.option("--data", multiple=True, required=True, help="Training folder (cat/, dog/ inside).")
+@click.option("--exclude", multiple=True, help="Folder whose photos must not be trained on.")
+@click.option("--test", multiple=True, help="Evaluation folder; accuracy is printed per folder.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output .keras file.")
+@click.option("--epochs", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3,
+              show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+def train(data, exclude, test, out, epochs, batch_size, lr, seed) -> None:
+    """Train catdog-mini and write its weights with a record of the run beside them."""
+    from victims.train import train_catdog_mini
 
-    train_main.main(args=ctx.args, standalone_mode=False)
+    train_catdog_mini(data=data, exclude=exclude, test=test, out=out, epochs=epochs,
+                      batch_size=batch_size, lr=lr, seed=seed, log=click.echo)

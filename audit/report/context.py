@@ -14,8 +14,8 @@ from pathlib import Path, PurePath
 
 from markupsafe import Markup
 
-from . import report_charts as charts
-from .report_images import (
+from . import charts
+from .images import (
     CardImages,
     HeatMap,
     amplification,
@@ -23,7 +23,7 @@ from .report_images import (
     image_size,
     mean_abs_delta_heatmap,
 )
-from .report_text import DASH, counts, num
+from .text import DASH, counts, num
 
 CHANNEL_CSS = {"red": "ch-red", "green": "ch-green", "blue": "ch-blue", "gray": "ch-gray"}
 

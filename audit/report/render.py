@@ -12,16 +12,16 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
-from . import report_text as text
-from .report_context import basename, build_context
-from .report_schema import normalise
+from .. import verdict as verdicts
+from ..fileio import atomic_write_text
+from ..results.schema import normalise
+from . import text
+from .context import basename, build_context
 
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
@@ -73,7 +73,7 @@ def render_html(results: dict, out_dir: Path, max_cards: int = 48,
         trust=trust,
         preflight=manifest["preflight"],
         skipped=results["skipped"],
-        verdict=text.verdict(manifest, summary, trust),
+        verdict=verdicts.verdict(manifest, summary, trust),
         sentence=text.plain_sentence(manifest, summary),
         ctx=ctx,
         max_cards=max_cards,
@@ -90,19 +90,8 @@ def render_report(results: dict, out_dir: Path, output: Path | None = None,
 
     Reads only ``results`` and the PNGs under ``out_dir`` it names, so ``advaudit report`` can
     re-render a saved audit without the model. The file is written to a temporary name and
-    renamed, so a failed render never leaves half a report behind.
+    renamed (``audit.fileio``), so a failed render never leaves half a report behind.
     """
     out_dir = Path(out_dir)
     output = Path(output) if output is not None else out_dir / "report.html"
-    html = render_html(results, out_dir, max_cards, results_name)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=output.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the report from a web server or team
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return output
+    return atomic_write_text(output, render_html(results, out_dir, max_cards, results_name))

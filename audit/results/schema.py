@@ -1,4 +1,4 @@
-"""The shape the report relies on, enforced once: containers are what results.json promises.
+"""The results.json schema: its version, and the shape readers rely on, enforced once.
 
 ``advaudit report`` reads a file a user may have copied, trimmed or edited, and one odd value
 should cost one blank cell, not the whole report. So before rendering, every container the report
@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# 1: the first release; 2: schema_version added, rows own the summary (``audit.results``).
+SCHEMA_VERSION = 2
+
 
 def _dict(v: Any) -> dict:
     return v if isinstance(v, dict) else {}
@@ -21,7 +24,7 @@ def _dicts(v: Any) -> list[dict]:
 
 
 def normalise(results: dict) -> dict:
-    """A copy of ``results`` whose containers have the documented types (see audit.runner)."""
+    """A copy of ``results`` whose containers have the documented types (see README)."""
     r = dict(_dict(results))
     m = dict(_dict(r.get("manifest")))
     m["budget"] = _dict(m.get("budget"))

@@ -1,0 +1,17 @@
+"""Output formats behind one interface (``Format``), chosen by name. Adding a format is a new
+module with a ``Format`` subclass plus one line in ``FORMATS``."""
+
+from __future__ import annotations
+
+from .base import Format
+from .csv_table import CsvFormat
+from .html_report import HtmlFormat
+from .json_file import JsonFormat
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    JsonFormat(),
+    CsvFormat(),
+    HtmlFormat(),
+)}
+
+__all__ = ["FORMATS", "Format"]

@@ -1,0 +1,48 @@
+"""What an audit prints: a short aligned table for people, or one JSON object for pipelines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _fmt(v, pct=True) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.1%}" if pct else f"{v:g}"
+
+
+def summary_table(results: dict, *, results_path: Path, report_path: Path | None) -> str:
+    s, m = results["summary"], results["manifest"]
+    b = m["budget"]
+    eps = "unbounded" if b["eps"] is None else f"{b['eps']:g}"
+    lo, hi = s["flip_rate_ci95"]
+    rows = [
+        ("model", f"{m['model']} ({m['model_sha256'][:12]})"),
+        ("attack", f"{m['attack']} {b['norm']} eps={eps} step={b['step']:g} steps={b['steps']} "
+                   f"loss={m['loss']}" + (f" target={m['target']}" if m["target"] else "")),
+        ("images", f"{s['n_images']} read, {s['n_attacked']} attacked, {s['n_skipped']} skipped"),
+        ("clean accuracy", _fmt(s["clean_accuracy"])),
+        ("flip rate", f"{_fmt(s['flip_rate'])} (95% CI {lo:.1%}-{hi:.1%})"),
+        ("deliverable flips", _fmt(s["deliverable_flip_rate"])),
+        ("robust accuracy", _fmt(s["robust_accuracy"])),
+        ("grad evals / image", f"{s['grad_evals_per_image']:g}"),
+        ("time", f"{s['seconds']:.1f} s"),
+    ]
+    if results["curve"]:
+        rows.append(("flip rate by eps", " ".join(
+            f"{c['eps']}:{c['flip_rate']:.0%}" for c in results["curve"][1:])))
+    if results.get("trust"):
+        warns = [c["name"] for c in results["trust"]["checks"] if c["status"] != "pass"]
+        rows.append(("trust checks", "all pass" if not warns else "WARN: " + "; ".join(warns)))
+    rows.append(("results", str(results_path)))
+    if report_path:
+        rows.append(("report", str(report_path)))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def summary_json(results: dict, *, results_path: Path, report_path: Path | None) -> str:
+    summary = {k: v for k, v in results["summary"].items() if k != "per_class"}
+    return json.dumps({"summary": summary, "results": str(results_path),
+                       "report": str(report_path) if report_path else None})

@@ -1,0 +1,64 @@
+"""The manifest: everything needed to reproduce an audit, built in one place."""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import keras
+import tensorflow as tf
+
+from .. import __version__
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Where the attacked model came from: its name, file and SHA-256, and the preflight."""
+
+    name: str
+    path: str
+    sha256: str
+    preflight: list[dict] = field(default_factory=list)
+
+
+def budget_record(budget) -> dict:
+    return {
+        "norm": budget.norm,
+        "eps": budget.eps if math.isfinite(budget.eps) else None,
+        "step": budget.step,
+        "steps": budget.steps,
+        "unit": "counts (0..255)",
+    }
+
+
+def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, attack,
+                   budget, loss: str, target: str | None, early_stop: bool, seed: int,
+                   sweep: dict | None, class_names: list[str], input_scale: float,
+                   batch_size: int) -> dict:
+    return {
+        "command_line": command_line,
+        "model": model.name,
+        "model_path": model.path,
+        "model_sha256": model.sha256,
+        "images_dir": images_dir,
+        "preflight": list(model.preflight),
+        "tool": "advaudit",
+        "tool_version": __version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "python_version": platform.python_version(),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": seed,
+        "attack": attack.name,
+        "attack_about": attack.about,
+        "loss": loss,
+        "target": target,
+        "early_stop": early_stop,
+        "budget": budget_record(budget),
+        "sweep": sweep,
+        "class_names": list(class_names),
+        "input_scale": input_scale,
+        "batch_size": batch_size,
+    }

@@ -1,0 +1,120 @@
+"""One row per photo, and the summary aggregated from the rows.
+
+The rows are the unit everything else is derived from: the summary, the histograms, the CSV, the
+report, a merge of sharded runs. So the summary is computed from rows only, never from arrays a
+run happened to keep in memory.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..metrics import integer_histogram, wilson_interval
+
+
+def json_number(v) -> float | None:
+    """A float rounded for JSON, or None for a missing or non-finite value."""
+    if v is None:
+        return None
+    v = float(v)
+    return round(v, 6) if math.isfinite(v) else None
+
+
+def clean_row(*, index: int, path: str, true_label: str, reference_label: str, clean_pred: str,
+              clean_probs: np.ndarray) -> dict:
+    return {
+        "index": index,
+        "path": path,
+        "true_label": true_label,
+        "reference_label": reference_label,
+        "clean_pred": clean_pred,
+        "clean_conf": json_number(clean_probs.max()),
+        "clean_probs": [json_number(p) for p in clean_probs],
+    }
+
+
+def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_probs: np.ndarray,
+                 delivered_probs: np.ndarray, flipped: bool, delivered: bool, steps: int,
+                 l0: int, l2: float, linf: float, psnr: float, ssim: float,
+                 min_eps: int | None, gradient_useless: bool, file_name: str) -> dict:
+    """The row of an attacked photo: what the attack did in memory, and what its PNG does."""
+    adv_pred = int(adv_probs.argmax())
+    del_pred = int(delivered_probs.argmax())
+    return {
+        **base,
+        "attacked": True,
+        "adv_pred": class_names[adv_pred],
+        "adv_conf": json_number(adv_probs.max()),
+        "adv_probs": [json_number(p) for p in adv_probs],
+        "adv_ref_prob": json_number(adv_probs[reference]),
+        "flipped": bool(flipped),
+        "deliverable_pred": class_names[del_pred],
+        "deliverable_conf": json_number(delivered_probs.max()),
+        "deliverable_flipped": bool(delivered),
+        "steps": int(steps),
+        "steps_to_flip": int(steps) if flipped else None,
+        "l0": int(l0),
+        "l2": json_number(l2),
+        "linf": json_number(linf),
+        "psnr": json_number(psnr),
+        "ssim": json_number(ssim),
+        "min_eps": min_eps,
+        "gradient_useless": bool(gradient_useless),
+        "adv_path": f"adversarial/{file_name}",
+        "clean_path": f"clean/{file_name}",
+    }
+
+
+def not_attacked_row(base: dict, reason: str) -> dict:
+    return {**base, "attacked": False, "not_attacked_because": reason}
+
+
+def summarise(images: list[dict], class_names: list[str]) -> dict:
+    """Aggregate per-image rows into the summary block."""
+    labelled = [r for r in images if r["true_label"] in class_names]
+    correct = [r for r in labelled if r["clean_pred"] == r["true_label"]]
+    attacked = [r for r in images if r["attacked"]]
+    flipped = [r for r in attacked if r["flipped"]]
+    delivered = [r for r in attacked if r["deliverable_flipped"]]
+    robust = [r for r in correct if not (r["attacked"] and r["flipped"])]
+    drops = [r["clean_conf"] - r["adv_ref_prob"] for r in attacked]
+
+    per_class = {}
+    for name in class_names:
+        rows = [r for r in attacked if r["reference_label"] == name]
+        went: dict[str, int] = {}
+        for r in rows:
+            if r["flipped"]:
+                key = f"{name}->{r['adv_pred']}"
+                went[key] = went.get(key, 0) + 1
+        per_class[name] = {
+            "n_attacked": len(rows),
+            "n_flipped": sum(r["flipped"] for r in rows),
+            "flip_rate": (sum(r["flipped"] for r in rows) / len(rows)) if rows else None,
+            "transitions": went,
+        }
+    return {
+        "n_images": len(images),
+        "n_labelled": len(labelled),
+        "n_correct": len(correct),
+        "n_attacked": len(attacked),
+        "n_flipped": len(flipped),
+        "clean_accuracy": len(correct) / len(labelled) if labelled else None,
+        "flip_rate": len(flipped) / len(attacked) if attacked else None,
+        "flip_rate_ci95": wilson_interval(len(flipped), len(attacked)),
+        "robust_accuracy": len(robust) / len(labelled) if labelled else None,
+        "deliverable_flip_rate": len(delivered) / len(attacked) if attacked else None,
+        "mean_confidence_drop": float(np.mean(drops)) if drops else None,
+        "per_class": per_class,
+    }
+
+
+def row_histograms(images: list[dict]) -> dict:
+    """Histograms that are functions of the rows alone (steps to flip, minimal budgets)."""
+    flips = [r for r in images if r["attacked"] and r["flipped"]]
+    return {
+        "steps_to_flip": integer_histogram([r["steps_to_flip"] for r in flips]),
+        "min_eps": integer_histogram([r["min_eps"] for r in images if r.get("min_eps")]),
+    }
