@@ -16,6 +16,7 @@ from pathlib import Path
 
 from audit.errors import VictimError
 
+from .model_files import sha256_of
 from .registry import KAGGLE_FILE, KAGGLE_KERNEL, recorded_hash_file
 
 CREDENTIALS_HELP = (
@@ -63,8 +64,6 @@ def safe_extract(archive: Path, dest: Path) -> list[Path]:
 
 def fetch_kaggle_catdog(cache: Path, api=None) -> Path:
     """Download, extract safely, record the SHA-256; returns the cached weights path."""
-    from .loading import sha256_of
-
     target_dir = cache / "kaggle-catdog"
     target_dir.mkdir(parents=True, exist_ok=True)
     api = api or kaggle_api()

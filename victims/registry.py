@@ -13,6 +13,7 @@ import keras
 from audit.errors import VictimError
 
 from .architectures import CLASS_NAMES, kaggle_catdog
+from .model_files import load_model_file, sha256_of
 
 PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
 SAMPLES_DIR = Path(__file__).parent / "samples"
@@ -39,6 +40,7 @@ class Victim:
     input_scale: float
     weights_path: Callable[[], Path]
     builder: Callable[[], keras.Model] | None = None  # None: the file is a full model
+    fetchable: bool = False  # 'advaudit victims fetch NAME' downloads its weights
 
     def available(self) -> bool:
         return self.weights_path().exists()
@@ -53,8 +55,6 @@ class Victim:
                 f"{self.name}' (needs Kaggle credentials) or pass --weights FILE"
             )
         if self.builder is None:
-            from .loading import load_model_file
-
             return load_model_file(path), path
         if not weights:
             verify_recorded_hash(path)
@@ -76,8 +76,6 @@ def recorded_hash_file(path: Path) -> Path:
 
 def verify_recorded_hash(path: Path) -> None:
     """A cached download must still be the file that was fetched (no silent corruption)."""
-    from .loading import sha256_of
-
     record = recorded_hash_file(path)
     if not record.exists():
         return
@@ -105,5 +103,6 @@ VICTIMS: dict[str, Victim] = {
         1.0,
         lambda: cache_dir() / "kaggle-catdog" / KAGGLE_FILE,
         kaggle_catdog,
+        fetchable=True,
     ),
 }

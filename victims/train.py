@@ -1,6 +1,6 @@
 """Reproducible training of the embedded ``catdog-mini`` victim.
 
-    python -m victims.train --data ../shared/data/kaggle-dogs-vs-cats/train \
+    advaudit victims train --data ../shared/data/kaggle-dogs-vs-cats/train \
         --data ../shared/data/oxford-iiit-pet --exclude victims/samples \
         --test ../shared/data/kaggle-dogs-vs-cats/test --test victims/samples \
         --out victims/weights/catdog-mini.keras
@@ -12,21 +12,17 @@ what was trained on and the measured accuracies.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import click
 import numpy as np
 
 from audit.images import load_photos
 
 from .architectures import CLASS_NAMES, INPUT_SHAPE, catdog_mini
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+from .model_files import sha256_of
 
 
 def load_split(folders: tuple[str, ...], exclude_hashes: set[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -34,7 +30,7 @@ def load_split(folders: tuple[str, ...], exclude_hashes: set[str]) -> tuple[np.n
     for folder in folders:
         photos, _ = load_photos(Path(folder), INPUT_SHAPE[:2])
         for photo in photos:
-            if photo.label not in CLASS_NAMES or _sha256(photo.path) in exclude_hashes:
+            if photo.label not in CLASS_NAMES or sha256_of(photo.path) in exclude_hashes:
                 continue
             xs.append(photo.pixels)
             ys.append(CLASS_NAMES.index(photo.label))
@@ -46,23 +42,19 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(probs, axis=1) == y))
 
 
-@click.command()
-@click.option("--data", multiple=True, required=True, help="Training folder (cat/, dog/ inside).")
-@click.option("--exclude", multiple=True, help="Folder whose photos must not be trained on.")
-@click.option("--test", multiple=True, help="Evaluation folder; accuracy is printed per folder.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .keras file.")
-@click.option("--epochs", default=45, show_default=True)
-@click.option("--batch-size", default=32, show_default=True)
-@click.option("--lr", default=2e-3, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-def main(data, exclude, test, out, epochs, batch_size, lr, seed) -> None:
+def train_catdog_mini(*, data: tuple[str, ...], exclude: tuple[str, ...] = (),
+                      test: tuple[str, ...] = (), out: Path, epochs: int = 50,
+                      batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
+                      log: Callable[[str], None] = print) -> dict:
+    """Train, evaluate on each ``test`` folder, save the weights and their record; returns the
+    record written beside the weights."""
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    excluded = {_sha256(p) for folder in exclude for p in Path(folder).rglob("*.jpg")}
+    excluded = {sha256_of(p) for folder in exclude for p in Path(folder).rglob("*.jpg")}
     x, y = load_split(data, excluded)
-    click.echo(f"training on {len(x)} photos ({np.sum(y == 0)} cats, {np.sum(y == 1)} dogs)")
+    log(f"training on {len(x)} photos ({np.sum(y == 0)} cats, {np.sum(y == 1)} dogs)")
 
     augment = keras.Sequential(
         [
@@ -101,7 +93,7 @@ def main(data, exclude, test, out, epochs, batch_size, lr, seed) -> None:
     for folder in test:
         tx, ty = load_split((folder,), set())
         results[folder] = {"n": int(len(tx)), "accuracy": round(accuracy(model, tx, ty), 4)}
-        click.echo(f"accuracy on {folder}: {results[folder]['accuracy']:.4f} ({len(tx)} photos)")
+        log(f"accuracy on {folder}: {results[folder]['accuracy']:.4f} ({len(tx)} photos)")
 
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,11 +112,8 @@ def main(data, exclude, test, out, epochs, batch_size, lr, seed) -> None:
         "seed": seed,
         "train_minutes": round(minutes, 1),
         "test": results,
-        "sha256": _sha256(out_path),
+        "sha256": sha256_of(out_path),
     }
     out_path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
-    click.echo(f"saved {out_path} sha256={info['sha256']}")
-
-
-if __name__ == "__main__":
-    main()
+    log(f"saved {out_path} sha256={info['sha256']}")
+    return info
