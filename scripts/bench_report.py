@@ -1,7 +1,7 @@
 """Time ``render_report`` on a synthetic 1000-image audit and print seconds and file size.
 
 The report must stay usable for large audits: under 5 s to render and under 15 MB on disk for
-1000 images of 128x128. The audit is synthetic (``audit.report_synthetic``), so this needs no
+1000 images of 128x128. The audit is synthetic (``tests/support/synthetic.py``), so this needs no
 model and no TensorFlow. Usage: ``python scripts/bench_report.py [--images 1000] [--repeat 3]``.
 """
 
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from audit.report import render_report
-from audit.report_synthetic import synthetic_results
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.synthetic import synthetic_results  # noqa: E402  (a test fixture, no model)
 
 TIME_LIMIT_S = 5.0
 SIZE_LIMIT_MB = 15.0

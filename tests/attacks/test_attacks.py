@@ -1,15 +1,19 @@
-"""Each attack on a tiny trained model: budgets respected, grid kept, success where it must."""
+"""Every registered attack on a tiny trained model, as a table over the registry: budgets
+respected, the pixel grid kept, eps=0 inert, success where it must be."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from audit import engine, losses
-from audit.attacks import ATTACKS, descent, start_points
+from audit import losses
+from audit.attacks import ATTACKS, Goal, RunSettings
 from audit.classifier import Classifier
+from audit.errors import UsageError
 from audit.sweep import kurakin_steps, minimal_epsilon
 
 NAMES = ["cat", "dog"]
+BUDGETED = [name for name, a in ATTACKS.items() if "eps" not in a.fixed]
+NORM_CASES = [(name, norm) for name in BUDGETED for norm in ATTACKS[name].norms]
 
 
 @pytest.fixture(scope="module")
@@ -18,28 +22,22 @@ def clf(tiny_model):
 
 
 def attack(clf, name, x, y, eps, step, steps, target=-1, norm="linf", loss="margin", seed=0,
-           early_stop=None):
+           early_stop=True, x_start=None):
     a = ATTACKS[name]
-    b = a.budget(eps, step, steps, norm)
-    n = len(x)
-    aux = {"label": y.astype(np.int32), "target": np.full(n, target, np.int32)}
-    start = start_points(a, b, x, np.random.default_rng(seed))
-    r = engine.run_pool(descent(clf, a, b, loss), x, start, np.full(n, b.eps, np.float32),
-                        np.full(n, b.steps), aux, 8, a.early_stop if early_stop is None
-                        else early_stop)
-    return r
+    return a.run(clf, x, Goal.of(y, target), a.budget(eps, step, steps, norm),
+                 RunSettings(loss=loss, batch_size=8, early_stop=early_stop, seed=seed),
+                 x_start=x_start)
 
 
-@pytest.mark.parametrize("name", ["fgsm", "bim", "pgd", "mifgsm"])
+@pytest.mark.parametrize("name", BUDGETED)
 def test_zero_budget_changes_nothing(clf, tiny_data, name):
     x, y = tiny_data
     r = attack(clf, name, x, y, 0, 1, 5)
     np.testing.assert_array_equal(r.x, x)
-    assert not r.done.any()
+    assert not r.success.any()
 
 
-@pytest.mark.parametrize("name,norm", [("fgsm", "linf"), ("bim", "linf"), ("pgd", "linf"),
-                                       ("mifgsm", "linf"), ("pgd", "l2")])
+@pytest.mark.parametrize("name,norm", NORM_CASES)
 def test_perturbation_stays_in_budget_box_and_grid(clf, tiny_data, name, norm):
     x, y = tiny_data
     eps = 40.0 if norm == "l2" else 6.0
@@ -55,16 +53,25 @@ def test_perturbation_stays_in_budget_box_and_grid(clf, tiny_data, name, norm):
     assert np.abs(delta).max() > 0
 
 
-@pytest.mark.parametrize("name", ["fgsm", "bim", "pgd", "mifgsm"])
+def test_fractional_linf_budget_stays_inside_after_rounding(clf, tiny_data):
+    # 4.5 counts: x0 + 4.5 rounds half-to-even onto 4 or 5; the grid radius is 4.
+    x, y = tiny_data
+    r = attack(clf, "bim", x, y, 4.5, 1, 8, early_stop=False)
+    assert np.abs(r.x - x).max() == 4
+
+
+@pytest.mark.parametrize("name", BUDGETED)
 def test_untargeted_attacks_flip_the_trained_model(clf, tiny_data, name):
     x, y = tiny_data
     probs = clf.predict(x)
     assert (probs.argmax(1) == y).all()  # the tiny model is right on every clean image
     r = attack(clf, name, x, y, 16, 4, 10)
-    assert r.done.mean() >= 0.9
-    assert (r.extras["probs"].argmax(1) != y)[r.done].all()
+    assert r.success.mean() >= 0.9
+    assert (r.probs.argmax(1) != y)[r.success].all()
     # and the probabilities reported match a fresh forward pass of the returned images
-    np.testing.assert_allclose(clf.predict(r.x), r.extras["probs"], atol=1e-5)
+    np.testing.assert_allclose(clf.predict(r.x), r.probs, atol=1e-5)
+    assert r.found_by == [name if s else None for s in r.success]
+    assert r.total_grad_evals == int((r.steps + 1).sum()) and r.total_queries == 0
 
 
 def test_targeted_attack_moves_toward_target(clf, tiny_data):
@@ -74,29 +81,29 @@ def test_targeted_attack_moves_toward_target(clf, tiny_data):
     r = attack(clf, "bim", cats, np.zeros(len(cats)), 16, 4, 10, target=1)
     after = clf.predict(r.x)[:, 1]
     assert np.all(after > before)
-    assert r.done.mean() >= 0.9 and (r.extras["probs"].argmax(1)[r.done] == 1).all()
+    assert r.success.mean() >= 0.9 and (r.probs.argmax(1)[r.success] == 1).all()
 
 
 def test_early_stop_stops_at_the_first_flip(clf, tiny_data):
     x, y = tiny_data
     stopped = attack(clf, "bim", x, y, 16, 2, 10)
     full = attack(clf, "bim", x, y, 16, 2, 10, early_stop=False)
-    assert stopped.evaluations < full.evaluations
-    assert (stopped.steps[stopped.done] < 10).all()
+    assert stopped.total_grad_evals < full.total_grad_evals
+    assert (stopped.steps[stopped.success] < 10).all()
     # an image retired after k steps was still correct after k-1 steps
-    for i in np.flatnonzero(stopped.done)[:5]:
+    for i in np.flatnonzero(stopped.success)[:5]:
         k = stopped.steps[i]
         again = attack(clf, "bim", x[i:i + 1], y[i:i + 1], 16, 2, k - 1, early_stop=False)
         assert clf.predict(again.x).argmax(1)[0] == y[i]
 
 
-def test_pgd_random_start_is_seeded(clf, tiny_data):
+def test_pgd_random_start_is_seeded(tiny_data):
     x, _ = tiny_data
     a = ATTACKS["pgd"]
     b = a.budget(4, 1, 5)
-    s1 = start_points(a, b, x, np.random.default_rng(3))
-    s2 = start_points(a, b, x, np.random.default_rng(3))
-    s3 = start_points(a, b, x, np.random.default_rng(4))
+    s1 = a.start(x, b, np.random.default_rng(3))
+    s2 = a.start(x, b, np.random.default_rng(3))
+    s3 = a.start(x, b, np.random.default_rng(4))
     np.testing.assert_array_equal(s1, s2)
     assert not np.array_equal(s1, s3)
     assert np.abs(s1 - x).max() <= 4 and np.array_equal(s1, np.round(s1))
@@ -111,6 +118,21 @@ def test_seed_attack_takes_four_unit_sign_steps(clf, tiny_data):
     # every pixel moved by +-1 per step; interior pixels with a steady gradient sign move 4
     assert np.isin(np.abs(delta), [0, 1, 2, 3, 4]).all()
     assert np.mean(np.abs(delta) == 4) > 0.5
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"eps": float("nan")}, "--eps nan"),
+    ({"eps": -1.0}, "--eps -1.0"),
+    ({"eps": float("inf")}, "--eps inf"),
+    ({"step": 0.0}, "--step 0.0"),
+    ({"step": -3.0}, "--step -3.0"),
+    ({"steps": 0}, "--steps 0"),
+    ({"norm": "l2"}, "--norm l2 is not available with --attack bim"),
+])
+def test_budgets_are_validated(kwargs, needle):
+    args = {"eps": 4.0, "step": 1.0, "steps": 10, "norm": "linf", **kwargs}
+    with pytest.raises(UsageError, match=needle.replace("-", r"\-")):
+        ATTACKS["bim"].budget(**args)
 
 
 def test_losses_against_hand_values():
@@ -132,26 +154,27 @@ def test_sweep_equals_running_every_budget(clf, tiny_data):
     x, y = tiny_data
     x, y = x[:12], y[:12]
     max_eps = 12
-    aux = {"label": y.astype(np.int32), "target": np.full(len(x), -1, np.int32)}
-    found, evals = minimal_epsilon(clf, x, aux, max_eps, "margin", 8, chunk=5)
+    found, evals = minimal_epsilon(clf, x, Goal.of(y), max_eps, RunSettings(batch_size=8),
+                                   chunk=5)
     brute = np.zeros(len(x), int)
     brute_evals = 0
     for e in range(max_eps, 0, -1):
         r = attack(clf, "bim", x, y, e, 1, kurakin_steps(e))
-        brute_evals += r.evaluations
-        brute[r.done] = e
+        brute_evals += r.total_grad_evals
+        brute[r.success] = e
     np.testing.assert_array_equal(found, brute)
     assert (found > 0).any() and evals < brute_evals
 
 
-def test_sigmoid_and_logit_heads_are_attacked_through_logits():
-    from conftest import ramp_images, train_tiny
+@pytest.mark.parametrize("head", ["sigmoid", "logits"])
+def test_sigmoid_and_logit_heads_are_attacked_through_logits(head):
+    from support.models import ramp_images, train_tiny
 
     x, y = ramp_images(16, np.random.default_rng(5))
-    for head in ("sigmoid", "logits"):
-        model = train_tiny(head=head)
-        c = Classifier.from_model(model, NAMES)
-        assert c.output_kind == head and "pre-activation" in c.logits_source or head == "logits"
-        assert (c.predict(x).argmax(1) == y).mean() > 0.9
-        r = attack(c, "bim", x, y, 16, 4, 10)
-        assert r.done.mean() >= 0.9
+    c = Classifier.from_model(train_tiny(head=head), NAMES)
+    assert c.output_kind == head
+    if head == "sigmoid":
+        assert c.logits_source.startswith("pre-activation of final Dense")
+    assert (c.predict(x).argmax(1) == y).mean() > 0.9
+    r = attack(c, "bim", x, y, 16, 4, 10)
+    assert r.success.mean() >= 0.9

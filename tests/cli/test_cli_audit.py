@@ -1,14 +1,15 @@
 """``advaudit audit`` end to end through click's CliRunner, on the tiny trained model."""
 
 import json
+import re
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import SIZE, train_tiny, write_photo_folder
 from PIL import Image
+from support.models import SIZE, train_tiny, write_photo_folder
 
 from audit.cli import main
 from audit.images import load_png
@@ -184,12 +185,46 @@ def test_unlabelled_and_kaggle_style_names(tiny_model_file, tmp_path):
 def test_hostile_photo_names_are_sanitised_on_disk(tiny_model_file, tmp_path):
     folder = write_photo_folder(tmp_path / "p", n=4)
     first = sorted(folder.rglob("*.png"))[0]
-    first.rename(first.with_name("..%2F..%2Fevil name.png"))
+    first.rename(first.with_name("a..%2F..%2Fevil name;$(id).png"))
+    before = set(tmp_path.rglob("*"))
     r = audit(tiny_model_file, folder, tmp_path / "o", "--no-trust")
     assert r.exit_code == 0, r.output
-    written = [p.name for p in (tmp_path / "o" / "adversarial").iterdir()]
-    assert len(written) >= 1 and all("/" not in n and " " not in n for n in written)
-    assert all((tmp_path / "o" / "adversarial" / n).is_file() for n in written)
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    row = next(i for i in res["images"] if "evil" in i["path"])
+    assert re.fullmatch(r"adversarial/\d{4}_[A-Za-z0-9._-]+\.png", row["adv_path"])
+    assert "evil_name" in row["adv_path"] and (tmp_path / "o" / row["adv_path"]).is_file()
+    new_files = {p for p in set(tmp_path.rglob("*")) - before if p.is_file()}
+    assert all(p.is_relative_to(tmp_path / "o") for p in new_files)
+
+
+def test_deliverable_flip_is_read_back_from_disk(tiny_model_file, photo_folder, tmp_path,
+                                                 monkeypatch):
+    """When the saved PNG is not what the attack produced (lossy storage, say), the row must
+    say the flip does not reproduce: the flag comes from the file, not from memory."""
+    from audit import runner
+
+    real_save = runner.save_png
+    swapped: list[str] = []
+
+    def lossy_save(pixels, path):
+        real_save(pixels, path)
+        if path.parent.name == "clean" and len(swapped) < 3:  # overwrite the adversarial PNG
+            swapped.append(path.name)
+            real_save(pixels, path.parent.parent / "adversarial" / path.name)
+
+    monkeypatch.setattr(runner, "save_png", lossy_save)
+    r = audit(tiny_model_file, photo_folder, tmp_path / "o", "--no-trust")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    rows = {Path(i["adv_path"]).name: i for i in res["images"] if i["attacked"]}
+    assert len(swapped) == 3
+    for name in swapped:
+        assert rows[name]["flipped"] and not rows[name]["deliverable_flipped"]
+        assert rows[name]["deliverable_pred"] == rows[name]["true_label"]
+    assert sum(r["deliverable_flipped"] for r in rows.values()) == \
+        sum(r["flipped"] for r in rows.values()) - 3
+    s = res["summary"]
+    assert s["deliverable_flip_rate"] < s["flip_rate"]
 
 
 def test_json_summary_and_max_cards(tiny_model_file, photo_folder, tmp_path):

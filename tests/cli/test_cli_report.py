@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.synthetic import synthetic_results
 
 from audit.cli import main
-from audit.report_synthetic import synthetic_results
 
 
 @pytest.fixture()

@@ -111,44 +111,49 @@ def _pool_setup(n=10):
         return values < aux["threshold"]
 
     d = engine.Descent(objective, engine.GradientStep(0.1), stop_when=stop)
-    aux = {"threshold": rng.uniform(0.01, 1.0, n).astype(np.float32)}
-    return d, x0, aux
+    consts = {"x0": x0, "radius": np.full(n, np.inf, np.float32),
+              "threshold": rng.uniform(0.01, 1.0, n).astype(np.float32)}
+    return d, x0, consts
 
 
 @pytest.mark.parametrize("batch", [1, 3, 4, 16])
 def test_pool_results_do_not_depend_on_batching(batch):
-    d, x0, aux = _pool_setup()
-    n = len(x0)
-    ref = engine.run_pool(d, x0, x0, np.full(n, np.inf, np.float32), np.full(n, 50), aux, 32)
-    got = engine.run_pool(d, x0, x0, np.full(n, np.inf, np.float32), np.full(n, 50), aux, batch)
+    d, x0, consts = _pool_setup()
+    ref = engine.run_pool(d, x0, consts, max_steps=50, batch_size=32)
+    got = engine.run_pool(d, x0, consts, max_steps=50, batch_size=batch)
     np.testing.assert_allclose(got.x, ref.x, rtol=1e-6)
     np.testing.assert_array_equal(got.steps, ref.steps)
     assert got.evaluations == ref.evaluations == int((ref.steps + 1).sum())
+    assert got.grad_evals == got.evaluations and got.queries == 0
 
 
 def test_pool_early_stop_retires_at_first_success_and_counts_work():
-    d, x0, aux = _pool_setup()
+    d, x0, consts = _pool_setup()
     n = len(x0)
-    r = engine.run_pool(d, x0, x0, np.full(n, np.inf, np.float32), np.full(n, 50), aux, 4)
-    assert r.done.all()
+    r = engine.run_pool(d, x0, consts, max_steps=50, batch_size=4)
+    assert r.success.all()
     # value after k steps of GD on |x|^2 is 0.64^k |x0|^2; the first k under the threshold:
     start = (x0**2).sum(axis=1)
     expected = np.array([next(k for k in range(51) if s * 0.64**k < t)
-                         for s, t in zip(start, aux["threshold"], strict=True)])
+                         for s, t in zip(start, consts["threshold"], strict=True)])
     np.testing.assert_array_equal(r.steps, expected)
     np.testing.assert_allclose(r.extras["norm"], np.sqrt(start * 0.64**expected), rtol=1e-4)
-    full = engine.run_pool(d, x0, x0, np.full(n, np.inf, np.float32), np.full(n, 50), aux, 4,
-                           early_stop=False)
+    np.testing.assert_allclose(np.linalg.norm(r.x, axis=1), r.extras["norm"], rtol=1e-5)
+    full = engine.run_pool(d, x0, consts, max_steps=50, batch_size=4, early_stop=False)
     assert np.all(full.steps == 50) and full.evaluations == 51 * n > r.evaluations
 
 
+def test_pool_with_no_jobs_returns_empty_results():
+    d, x0, consts = _pool_setup()
+    r = engine.run_pool(d, x0[:0], {k: v[:0] for k, v in consts.items()}, max_steps=5,
+                        batch_size=4)
+    assert r.x.shape == (0, 4) and r.evaluations == 0 and r.success.shape == (0,)
+
+
 def test_compiled_step_is_traced_once_per_batch_shape():
-    d, x0, aux = _pool_setup(n=40)
-    n = len(x0)
-    engine.run_pool(d, x0, x0, np.full(n, np.inf, np.float32), np.full(n, 3), aux, 8,
-                    early_stop=False)
-    traces = d._step.experimental_get_tracing_count()
+    d, x0, consts = _pool_setup(n=40)
+    engine.run_pool(d, x0, consts, max_steps=3, batch_size=8, early_stop=False)
+    traces = d.trace_count()
     assert traces == 1  # 40 jobs, batches of 8: one shape throughout
-    engine.run_pool(d, x0, x0, np.full(n, np.inf, np.float32), np.full(n, 3), aux, 8,
-                    early_stop=False)
-    assert d._step.experimental_get_tracing_count() == traces
+    engine.run_pool(d, x0, consts, max_steps=3, batch_size=8, early_stop=False)
+    assert d.trace_count() == traces

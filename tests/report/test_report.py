@@ -1,6 +1,6 @@
 """The HTML report rendered from synthetic results: escaping, missing files, card limits, content.
 
-No model runs here: ``audit.report_synthetic`` writes a results dict and PNGs shaped like an
+No model runs here: ``tests/support/synthetic.py`` writes a results dict and PNGs shaped like an
 audit's, so each test renders in well under a second and asserts on what a reader would see.
 """
 
@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support.synthetic import synthetic_results
 
 from audit.report import render_html, render_report
-from audit.report_synthetic import synthetic_results
-from audit.report_text import class_phrase, plain_sentence, verdict
+from audit.report.text import class_phrase, plain_sentence
+from audit.verdict import verdict
 
 XSS_FILE = "<img src=x onerror=alert(1)>.png"
 QUOTE_FILE = 'a" onmouseover="alert(2).jpg'
@@ -325,7 +326,7 @@ def test_output_path_and_permissions(audit_dir, tmp_path):
 
 
 def test_heat_map_is_the_mean_change_and_samples_large_audits(tmp_path):
-    from audit.report_images import mean_abs_delta_heatmap
+    from audit.report.images import mean_abs_delta_heatmap
 
     out = tmp_path / "heat"
     (out / "c").mkdir(parents=True)
@@ -347,7 +348,7 @@ def test_heat_map_is_the_mean_change_and_samples_large_audits(tmp_path):
 
 
 def test_chart_helpers_escape_and_pick_readable_ticks():
-    from audit.report_charts import bar_chart, nice_ticks, tick_format
+    from audit.report.charts import bar_chart, nice_ticks, tick_format
 
     svg = bar_chart(["<x>", "y"], [3, 1], x_title="<t>", label='"q"')
     assert "<x>" not in svg and "&lt;x&gt;" in svg and "&lt;t&gt;" in svg

@@ -14,9 +14,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support.synthetic import synthetic_results
 
 from audit.report import render_report
-from audit.report_synthetic import synthetic_results
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install "

@@ -1,4 +1,4 @@
-"""A synthetic audit (results dict and PNGs) shaped like ``audit.runner``'s, without TensorFlow.
+"""A synthetic audit (results dict and PNGs) shaped like ``audit.runner``'s, without a model.
 
 The report is rendered from ``results.json`` and PNGs alone, so its tests and its benchmark
 (``scripts/bench_report.py``) can exercise every section on made-up data in milliseconds instead
@@ -16,7 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .metrics import wilson_interval
+from audit import results as contract
+from audit.metrics import delta_histograms
 
 
 def _photo(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -128,54 +129,20 @@ def synthetic_results(
 
 def _assemble(rows: list[dict], deltas: list[np.ndarray], names: list[str], sweep: bool,
               eps: int, seed: int) -> dict:
+    """Summary and histograms through ``audit.results``, exactly as a real audit builds them."""
     attacked = [r for r in rows if r["attacked"]]
-    flipped = [r for r in attacked if r["flipped"]]
-    correct = [r for r in rows if r["clean_pred"] == r["true_label"]]
-    n = len(rows)
-    per_class = {}
-    for name in names:
-        mine = [r for r in attacked if r["reference_label"] == name]
-        moves: dict[str, int] = {}
-        for r in mine:
-            if r["flipped"]:
-                key = f"{name}->{r['adv_pred']}"
-                moves[key] = moves.get(key, 0) + 1
-        nf = sum(r["flipped"] for r in mine)
-        per_class[name] = {"n_attacked": len(mine), "n_flipped": nf,
-                           "flip_rate": nf / len(mine) if mine else None, "transitions": moves}
     bound = eps
-    if deltas:
-        stacked = np.clip(np.stack(deltas), -bound, bound)
-        channels = {c: np.bincount(stacked[..., j].ravel() + bound, minlength=2 * bound + 1)
-                    .tolist() for j, c in enumerate(["red", "green", "blue"])}
-    else:
-        channels = {c: [0] * (2 * bound + 1) for c in ["red", "green", "blue"]}
-
-    def histogram(values: list) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for v in sorted(v for v in values if v):
-            out[str(v)] = out.get(str(v), 0) + 1
-        return out
-
+    stacked = np.stack(deltas).astype(np.int32) if deltas else np.zeros((0, 1, 1, 3), np.int32)
     max_eps = 2 * eps
     found = [r["min_eps"] for r in attacked]
     curve = [{"eps": e, "flip_rate": sum(1 for f in found if f and f <= e) / max(1, len(found))}
              for e in range(max_eps + 1)] if sweep else []
-    summary = {
-        "n_images": n, "n_labelled": n, "n_correct": len(correct), "n_attacked": len(attacked),
-        "n_flipped": len(flipped),
-        "clean_accuracy": len(correct) / n if n else None,
-        "flip_rate": len(flipped) / len(attacked) if attacked else None,
-        "flip_rate_ci95": wilson_interval(len(flipped), len(attacked)),
-        "robust_accuracy": (len(correct) - len(flipped)) / n if n else None,
-        "deliverable_flip_rate": sum(bool(r["deliverable_flipped"]) for r in attacked)
-        / len(attacked) if attacked else None,
-        "mean_confidence_drop": float(np.mean([r["clean_conf"] - r["adv_ref_prob"]
-                                               for r in attacked])) if attacked else None,
-        "per_class": per_class, "n_skipped": 1, "seconds": 12.5, "attack_seconds": 9.0,
+    summary = contract.summarise(rows, names)
+    summary.update({
+        "n_skipped": 1, "seconds": 12.5, "attack_seconds": 9.0,
         "img_steps_per_s": 40.0, "grad_evals_per_image": 6.5, "steps_per_image": 3.0,
         "sweep_grad_evals_per_image": 12.0 if sweep else None,
-    }
+    })
     manifest = {
         "command_line": f"advaudit audit synthetic.keras --labels {','.join(names)} --seed {seed}"
                         + (" --sweep" if sweep else ""),
@@ -206,11 +173,11 @@ def _assemble(rows: list[dict], deltas: list[np.ndarray], names: list[str], swee
          "detail": "independent attacks at growing budgets never flip fewer images"},
     ]}
     return {
+        "schema_version": contract.SCHEMA_VERSION,
         "manifest": manifest, "summary": summary, "images": rows,
         "histograms": {
-            "delta": {"values": list(range(-bound, bound + 1)), "channels": channels},
-            "steps_to_flip": histogram([r["steps_to_flip"] for r in flipped]),
-            "min_eps": histogram([r["min_eps"] for r in attacked]),
+            "delta": delta_histograms(np.zeros_like(stacked), stacked, bound),
+            **contract.row_histograms(rows),
         },
         "curve": curve, "trust": trust,
         "skipped": [{"path": "/photos/cat/broken.jpg", "reason": "cannot decode image"}],

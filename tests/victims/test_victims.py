@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import SIZE, train_tiny
+from support.models import SIZE, train_tiny
 
 from audit.classifier import Classifier
 from audit.cli import main
@@ -193,7 +193,7 @@ def test_labels_count_must_match(tiny_model_file, photo_folder):
 
 def test_keras2_full_h5_model_is_audited(tmp_path, photo_folder):
     tf_keras = pytest.importorskip("tf_keras")
-    from conftest import ramp_images
+    from support.models import ramp_images
 
     tf_keras.utils.set_random_seed(0)
     x, y = ramp_images(256, np.random.default_rng(1))
@@ -218,7 +218,7 @@ def test_keras2_full_h5_model_is_audited(tmp_path, photo_folder):
 
 
 def test_training_command_writes_weights_and_record(tmp_path):
-    from conftest import write_photo_folder
+    from support.models import write_photo_folder
 
     data = write_photo_folder(tmp_path / "train", n=16, seed=3)
     held = write_photo_folder(tmp_path / "test", n=6, seed=4)

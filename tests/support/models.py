@@ -1,0 +1,105 @@
+"""A tiny trained classifier (seconds to train) and photo folders on disk, for the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+
+SIZE = 16
+
+
+def ramp_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Class 0 brightens left to right, class 1 right to left, plus noise: learnable in seconds,
+    yet a few counts per pixel along the gradient sign flip it."""
+    ramp = np.linspace(118, 138, SIZE, dtype=np.float32)
+    labels = rng.integers(0, 2, n)
+    x = np.empty((n, SIZE, SIZE, 3), np.float32)
+    for i, y in enumerate(labels):
+        row = ramp if y == 0 else ramp[::-1]
+        x[i] = row[None, :, None] + rng.normal(0, 20, (SIZE, SIZE, 3))
+    return np.clip(np.round(x), 0, 255), labels.astype(np.int32)
+
+
+def build_tiny(channels: int = 3, head: str = "softmax") -> keras.Model:
+    inputs = keras.Input((SIZE, SIZE, channels))
+    h = keras.layers.Conv2D(6, 3, strides=2, activation="relu")(inputs)
+    h = keras.layers.Flatten()(h)
+    if head == "sigmoid":
+        out = keras.layers.Dense(1, activation="sigmoid")(h)
+    elif head == "logits":
+        out = keras.layers.Dense(2)(h)
+    else:
+        out = keras.layers.Dense(2, activation="softmax")(h)
+    return keras.Model(inputs, out)
+
+
+def train_tiny(channels: int = 3, head: str = "softmax", seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    x, y = ramp_images(512, np.random.default_rng(seed))
+    if channels == 1:
+        x = x.mean(axis=-1, keepdims=True).round()
+    model = build_tiny(channels, head)
+    if head == "sigmoid":
+        loss, target = "binary_crossentropy", y.astype(np.float32)
+    elif head == "logits":
+        loss, target = keras.losses.SparseCategoricalCrossentropy(from_logits=True), y
+    else:
+        loss, target = "sparse_categorical_crossentropy", y
+    model.compile(keras.optimizers.Adam(0.01), loss)
+    model.fit(x / 255.0, target, epochs=15, batch_size=64, verbose=0)
+    return model
+
+
+def write_photo_folder(root: Path, n: int = 12, seed: int = 7) -> Path:
+    x, y = ramp_images(n, np.random.default_rng(seed))
+    for i, (img, label) in enumerate(zip(x, y, strict=True)):
+        folder = root / ("cat" if label == 0 else "dog")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"img_{i}.png")
+    return root
+
+
+def colour_depth_squeezer(shape: tuple[int, ...], bits: int = 4,
+                          input_scale: float = 1.0) -> keras.Model:
+    """Feature squeezing (Xu et al. 2018) from standard layers: reduce every pixel to ``bits``.
+
+    Each level boundary is a steep ``hard_sigmoid`` step placed half-way between two integer
+    pixel values, a quarter count wide, so on the uint8 grid every step is saturated and the
+    input gradient is exactly zero: gradient masking a defended model really shows.
+    """
+    levels = 2 ** bits
+    width = 256 // levels
+    slope = 6 * 4 * 255.0 / input_scale  # hard_sigmoid spans 6 units: a quarter count wide
+    inputs = keras.Input(shape)
+    steps = []
+    for k in range(1, levels):
+        threshold = (k * width - 0.5) / 255.0 * input_scale
+        ramp = keras.layers.Rescaling(slope, offset=-slope * threshold)(inputs)
+        steps.append(keras.layers.Activation("hard_sigmoid")(ramp))
+    total = keras.layers.Add()(steps)
+    squeezed = keras.layers.Rescaling(width / 255.0 * input_scale)(total)
+    return keras.Model(inputs, squeezed, name=f"squeeze_{bits}bit")
+
+
+def squeezed(model: keras.Model, bits: int = 4) -> keras.Model:
+    """``model`` behind a colour-depth squeezer: same predictions on coarse images, zero
+    gradients everywhere on the grid."""
+    shape = tuple(model.inputs[0].shape[1:])
+    inputs = keras.Input(shape)
+    return keras.Model(inputs, model(colour_depth_squeezer(shape, bits)(inputs)))
+
+
+class NoisyLogits(keras.layers.Layer):
+    """Adds seeded Gaussian noise at inference: a model that is random where it must not be."""
+
+    def __init__(self, stddev: float, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.stddev = stddev
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x):
+        return x + keras.random.normal(keras.ops.shape(x), stddev=self.stddev,
+                                       seed=self.generator)
