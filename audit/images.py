@@ -6,6 +6,7 @@ kept in one place: a photo is decoded once, resized to the model's input size an
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageError
+from .fileio import atomic_write_bytes
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _KAGGLE_NAME = re.compile(r"^([A-Za-z]+)\.\d+\.")
@@ -51,19 +53,33 @@ def _is_document(path: Path) -> bool:
     )
 
 
-def list_image_files(root: Path) -> list[Path]:
-    """Every file below root, sorted; non-images are kept so they can be reported as skipped."""
+def list_image_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
+    """Every file below root, sorted; non-images are kept so they can be reported as skipped.
+
+    Folders in ``exclude`` (an audit's own PNG folders) and any folder below root holding an
+    audit's results are left out, so auditing ``--images .`` twice never attacks its own
+    adversarial PNGs.
+    """
     root = Path(root)
     if not root.exists():
         raise ImageError(f"image folder {root} does not exist: pass --images DIR with photos")
     if root.is_file():
         return [root]
+    top = root.resolve()
+    skip = {Path(e).resolve() for e in exclude}
+    skip |= {f.parent.resolve() for name in ("results.json", "results.jsonl")
+             for f in root.rglob(name) if f.parent.resolve() != top}
+
+    def left_out(p: Path) -> bool:
+        return bool(skip) and any(p.resolve().is_relative_to(d) for d in skip)
+
     files = sorted(
         p
         for p in root.rglob("*")
         if p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
         and not _is_document(p)
+        and not left_out(p)
     )
     if not files:
         raise ImageError(f"image folder {root} is empty: put photos in it (cat/*.jpg, dog/*.jpg)")
@@ -92,26 +108,30 @@ def read_pixels(path: Path, size: tuple[int, int], channels: int = 3) -> np.ndar
     return arr
 
 
+def read_photo(path: Path, root: Path, size: tuple[int, int], channels: int = 3
+               ) -> Photo | Skipped:
+    """One input file as a Photo at the model's size, or the reason it was skipped."""
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return Skipped(str(path), f"not an image file (suffix {path.suffix or 'none'})")
+    try:
+        pixels = read_pixels(path, size, channels)
+    except ValueError as exc:
+        return Skipped(str(path), str(exc))
+    base = root if root.is_dir() else root.parent
+    return Photo(path, label_for(path, base), pixels)
+
+
 def load_photos(
     root: Path, size: tuple[int, int], channels: int = 3
 ) -> tuple[list[Photo], list[Skipped]]:
     """Load every readable photo below root; the rest become recorded skips, not errors."""
     root = Path(root)
-    files = list_image_files(root)
-    base = root if root.is_dir() else root.parent
     photos: list[Photo] = []
     skipped: list[Skipped] = []
-    for path in files:
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            reason = f"not an image file (suffix {path.suffix or 'none'})"
-            skipped.append(Skipped(str(path), reason))
-            continue
-        try:
-            pixels = read_pixels(path, size, channels)
-        except ValueError as exc:
-            skipped.append(Skipped(str(path), str(exc)))
-            continue
-        photos.append(Photo(path, label_for(path, base), pixels))
+    for path in list_image_files(root):
+        got = read_photo(path, root, size, channels)
+        (photos if isinstance(got, Photo) else skipped).append(got)
     if not photos:
         raise ImageError(
             f"no readable photos in {root} ({len(skipped)} files skipped, first: "
@@ -121,10 +141,12 @@ def load_photos(
 
 
 def save_png(pixels: np.ndarray, path: Path) -> None:
-    """Lossless save: a reloaded PNG is the exact uint8 tensor that was attacked."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Lossless save: a reloaded PNG is the exact uint8 tensor that was attacked. Written
+    atomically, so a kill mid-write never leaves a truncated PNG behind a recorded row."""
     arr = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
-    Image.fromarray(np.asarray(arr, dtype=np.uint8)).save(path, format="PNG")
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(arr, dtype=np.uint8)).save(buf, format="PNG")
+    atomic_write_bytes(Path(path), buf.getvalue())
 
 
 def load_png(path: Path, channels: int) -> np.ndarray:

@@ -38,7 +38,8 @@ def clean_row(*, index: int, path: str, true_label: str, reference_label: str, c
 def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_probs: np.ndarray,
                  delivered_probs: np.ndarray, flipped: bool, delivered: bool, steps: int,
                  l0: int, l2: float, linf: float, psnr: float, ssim: float,
-                 min_eps: int | None, gradient_useless: bool, file_name: str) -> dict:
+                 min_eps: int | None, gradient_useless: bool, file_name: str,
+                 grad_evals: int, queries: int, found_by: str | None) -> dict:
     """The row of an attacked photo: what the attack did in memory, and what its PNG does."""
     adv_pred = int(adv_probs.argmax())
     del_pred = int(delivered_probs.argmax())
@@ -62,6 +63,9 @@ def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_prob
         "ssim": json_number(ssim),
         "min_eps": min_eps,
         "gradient_useless": bool(gradient_useless),
+        "grad_evals": int(grad_evals),
+        "queries": int(queries),
+        "found_by": found_by,
         "adv_path": f"adversarial/{file_name}",
         "clean_path": f"clean/{file_name}",
     }
