@@ -16,8 +16,8 @@ import traceback
 
 import click
 
-from .. import __version__
 from ..quiet import import_tensorflow_quietly
+from ..version import __version__
 
 import_tensorflow_quietly()
 
@@ -55,8 +55,8 @@ class AdvauditGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit,
                 click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+        except KeyboardInterrupt as exc:
+            click.echo(str(exc) or "interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
             log = save_traceback()

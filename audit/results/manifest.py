@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import keras
 import tensorflow as tf
 
-from .. import __version__
+from ..version import __version__
 
 
 @dataclass(frozen=True)
