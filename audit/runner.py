@@ -28,7 +28,7 @@ from .images import Photo, Skipped, load_png, save_png
 from .metrics import DeltaHistogram, image_quality, perturbation_norms
 from .results.journal import JOURNAL_NAME, Journal, Recorded
 from .sources import PhotoSource
-from .sweep import flip_curve, minimal_epsilon
+from .sweep import minimal_epsilon
 from .trust import trust_checks
 
 Progress = Callable[[str, int], Callable[[int, int], None] | None]
@@ -221,36 +221,22 @@ def _assemble(ctx: _Context, rows: dict[int, dict], skipped: dict[int, dict],
               costs: list[dict], *, manifest: dict, started: float, pending: int,
               trust: bool) -> dict:
     images = [rows[i] for i in sorted(rows)]
-    names = ctx.classifier.class_names
-    summary = contract.summarise(images, names)
-    attacked = [r for r in images if r["attacked"]]
-    n = len(attacked)
-    bound = max(1, int(math.ceil(max([r["linf"] or 0 for r in attacked] or [1]))))
-    attack_seconds = sum(c.get("attack_seconds", 0.0) for c in costs)
-    evaluations = sum(c.get("evaluations", 0) for c in costs)
-    sweep_evals = sum(c.get("sweep_grad_evals", 0) for c in costs)
-    summary.update({
-        "n_skipped": len(skipped),
-        "partial": pending > 0,
-        "n_pending": pending,
-        "seconds": round(time.perf_counter() - started, 3),
-        "attack_seconds": round(attack_seconds, 3),
-        "img_steps_per_s": round(evaluations / attack_seconds, 3) if attack_seconds > 0 else None,
-        "grad_evals_per_image": round(sum(r["grad_evals"] for r in attacked) / n, 3) if n
-        else 0.0,
-        "queries_per_image": round(sum(r["queries"] for r in attacked) / n, 3) if n else 0.0,
-        "steps_per_image": round(sum(r["steps"] for r in attacked) / n, 3) if n else 0.0,
-        "sweep_grad_evals_per_image": round(sweep_evals / n, 3)
-        if ctx.config.sweep and n else None,
-    })
+    summary = contract.run_summary(
+        images, ctx.classifier.class_names, n_skipped=len(skipped), pending=pending,
+        seconds=time.perf_counter() - started,
+        attack_seconds=sum(c.get("attack_seconds", 0.0) for c in costs),
+        evaluations=sum(c.get("evaluations", 0) for c in costs),
+        sweep_grad_evals=sum(c.get("sweep_grad_evals", 0) for c in costs)
+        if ctx.config.sweep else None)
     return {
         "schema_version": contract.SCHEMA_VERSION,
         "manifest": manifest,
         "summary": summary,
         "images": images,
-        "histograms": {"delta": ctx.histogram.result(bound), **contract.row_histograms(images)},
-        "curve": flip_curve(np.array([r["min_eps"] or 0 for r in attacked], np.int64),
-                            ctx.config.max_eps) if ctx.config.sweep and n else [],
+        "histograms": {"delta": ctx.histogram.result(contract.delta_bound(images)),
+                       **contract.row_histograms(images)},
+        "curve": contract.min_eps_curve(images, ctx.config.max_eps)
+        if ctx.config.sweep and summary["n_attacked"] else [],
         "trust": _trust(ctx, images) if trust else None,
         "skipped": [{"path": skipped[i]["path"], "reason": skipped[i]["reason"]}
                     for i in sorted(skipped)],
@@ -312,7 +298,11 @@ def run_audit(
         model=model, command_line=command_line, images_dir=source.description, attack=attack,
         budget=budget, loss=loss, target=config.target, early_stop=early_stop,
         seed=config.seed, sweep=sweep, class_names=names, input_scale=classifier.input_scale,
-        batch_size=config.batch_size)
+        batch_size=config.batch_size,
+        shard={"index": source.shard_of[0] + 1, "count": source.shard_of[1],
+               "inputs": source.n_all, "first": source.indices[0] if source.indices else None,
+               "end": source.indices[-1] + 1 if source.indices else None}
+        if source.shard_of else None)
     fingerprint = {
         "model_sha256": model.sha256, "class_names": list(names),
         "input_scale": classifier.input_scale, "attack": attack.name,

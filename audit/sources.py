@@ -25,6 +25,8 @@ class PhotoSource(ABC):
 
     description: str
     indices: list[int]
+    shard_of: tuple[int, int] | None = None  # (part, parts), 0-based, when sharded
+    n_all: int | None = None  # inputs before sharding
 
     @abstractmethod
     def read(self, index: int, size: tuple[int, int], channels: int) -> Photo | Skipped:
@@ -40,6 +42,8 @@ class PhotoSource(ABC):
             raise UsageError(f"--shard {part + 1}/{parts}: the shard number must be in 1..{parts}")
         n = len(self.indices)
         self.indices = self.indices[part * n // parts:(part + 1) * n // parts]
+        self.shard_of = (part, parts)
+        self.n_all = n
 
 
 class FolderSource(PhotoSource):

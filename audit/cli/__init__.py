@@ -74,8 +74,9 @@ def main() -> None:
 from .audit_cmd import audit  # noqa: E402
 from .bench_cmd import bench  # noqa: E402
 from .demo_cmd import demo  # noqa: E402
+from .merge_cmd import merge  # noqa: E402
 from .report_cmd import report  # noqa: E402
 from .victims_cmd import victims  # noqa: E402
 
-for command in (audit, report, bench, victims, demo):
+for command in (audit, report, merge, bench, victims, demo):
     main.add_command(command)

@@ -36,7 +36,7 @@ def budget_record(budget) -> dict:
 def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, attack,
                    budget, loss: str, target: str | None, early_stop: bool, seed: int,
                    sweep: dict | None, class_names: list[str], input_scale: float,
-                   batch_size: int) -> dict:
+                   batch_size: int, shard: dict | None = None) -> dict:
     return {
         "command_line": command_line,
         "model": model.name,
@@ -61,4 +61,5 @@ def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, atta
         "class_names": list(class_names),
         "input_scale": input_scale,
         "batch_size": batch_size,
+        "shard": shard,
     }

@@ -204,3 +204,32 @@ def test_kill_minus_nine_then_resume(tiny_model_file, tmp_path):
     assert whole.exit_code == 0, whole.output
     assert comparable(out / "results.json") == comparable(tmp_path / "whole" / "results.json")
     assert png_bytes(out) == png_bytes(tmp_path / "whole")
+
+
+def test_shards_merge_into_the_single_run(tiny_model_file, photos, reference, tmp_path):
+    shards = []
+    for i in (1, 2, 3):
+        out = tmp_path / f"shard{i}"
+        r = audit(tiny_model_file, photos, out, "--shard", f"{i}/3")
+        assert r.exit_code == 0, r.output
+        shards.append(out)
+    rows = [json.loads((s / "results.json").read_text())["images"] for s in shards]
+    assert sorted(len(r) for r in rows) == [6, 7, 7]
+    merged = tmp_path / "merged"
+    r = CliRunner().invoke(main, ["merge", *map(str, reversed(shards)), "--out", str(merged)])
+    assert r.exit_code == 0, r.output
+    got, want = comparable(merged / "results.json"), comparable(reference / "results.json")
+    for res in (got, want):
+        res.pop("trust")
+        for key in ("shard", "merged_from"):
+            res["manifest"].pop(key, None)
+    assert got == want
+    assert png_bytes(merged) == png_bytes(reference)
+    assert (merged / "report.html").is_file()
+    # a missing shard, a repeated one, or a different audit is refused in one line
+    for args, needle in [(shards[:2], "shards 3 of 3 are missing"),
+                         ([*shards, shards[0]], "are both shard 1/3"),
+                         ([*shards[:2], reference], "is not a shard")]:
+        bad = CliRunner().invoke(main, ["merge", *map(str, args), "--out",
+                                        str(tmp_path / "bad")])
+        assert bad.exit_code == 2 and needle in bad.output, bad.output
