@@ -23,7 +23,7 @@ def objective(classifier: Classifier, loss: str) -> engine.Objective:
     """The loss to minimise, with the class probabilities from the same forward pass."""
 
     def f(x, consts):
-        logits = classifier.logits(x)
+        logits = classifier.logits(x, consts)
         values = attack_loss(loss, logits, consts["label"], consts["target"])
         return values, {"probs": tf.nn.softmax(logits, axis=-1)}
 
