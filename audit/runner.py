@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import results as contract
+from . import verdict as verdicts
 from .attacks import ATTACKS, Attack, Budget, Goal, RunSettings
 from .classifier import Classifier
 from .errors import ImageError, Interrupted, UsageError
@@ -214,7 +215,8 @@ def _trust(ctx: _Context, rows: list[dict]) -> dict | None:
                    ctx.target_index, ids=np.array(pick))
     useless = np.array([bool(r.get("gradient_useless")) for r in attacked.values()])
     return trust_checks(ctx.classifier, x, goal, _trust_budgets(ctx.config, ctx.budget),
-                        ctx.settings, useless, sample=len(pick))
+                        ctx.settings, useless, sample=len(pick), attack=ctx.attack,
+                        budget=ctx.budget)
 
 
 def _assemble(ctx: _Context, rows: dict[int, dict], skipped: dict[int, dict],
@@ -228,7 +230,7 @@ def _assemble(ctx: _Context, rows: dict[int, dict], skipped: dict[int, dict],
         evaluations=sum(c.get("evaluations", 0) for c in costs),
         sweep_grad_evals=sum(c.get("sweep_grad_evals", 0) for c in costs)
         if ctx.config.sweep else None)
-    return {
+    results = {
         "schema_version": contract.SCHEMA_VERSION,
         "manifest": manifest,
         "summary": summary,
@@ -241,6 +243,8 @@ def _assemble(ctx: _Context, rows: dict[int, dict], skipped: dict[int, dict],
         "skipped": [{"path": skipped[i]["path"], "reason": skipped[i]["reason"]}
                     for i in sorted(skipped)],
     }
+    verdicts.record(results)
+    return results
 
 
 class _HeldLog:

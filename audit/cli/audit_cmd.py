@@ -60,6 +60,8 @@ def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
               help="Photos held in memory at once.")
 @click.option("--fail-above", type=click.FloatRange(0, 1),
               help="Exit 1 when the flip rate exceeds this (CI gate).")
+@click.option("--fail-on-inconclusive", is_flag=True,
+              help="Exit 1 when the verdict is inconclusive (weak attack, masking signs).")
 @click.option("--no-early-stop", is_flag=True, help="Step every image for all --steps.")
 @click.option("--no-trust", is_flag=True, help="Skip the trust checks.")
 @click.option("--no-report", is_flag=True, help="Write results only, no report.html.")
@@ -75,7 +77,8 @@ def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
 @click.option("--jit", is_flag=True, help="Compile the attack step with XLA.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
 def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, max_eps,
-          batch_size, seed, out, overwrite, resume, shard, chunk_size, fail_above, no_early_stop,
+          batch_size, seed, out, overwrite, resume, shard, chunk_size, fail_above,
+          fail_on_inconclusive, no_early_stop,
           no_trust, no_report, max_cards, as_json, weights, labels, input_scale, unsafe_load,
           jit, verbose) -> None:
     """Attack MODEL (a path or victim name; default catdog-mini) and measure how often it flips.
@@ -107,7 +110,7 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
     render = summary_json if as_json else summary_table
     click.echo(render(result.data, results_path=out / "results.json",
                       report_path=result.report_path))
-    failure = gate(result.summary, fail_above)
+    failure = gate(result.summary, fail_above, fail_on_inconclusive)
     if failure:
         click.echo(f"FAIL: {failure}", err=True)
         sys.exit(EXIT_GATE)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import ResultsError
 from ..metrics import channel_names
+from ..verdict import record as record_verdict
 from .io import read_results
 from .rows import delta_bound, min_eps_curve, row_histograms, run_summary
 from .schema import SCHEMA_VERSION
@@ -126,7 +127,7 @@ def merge_results(folders: list[Path], out_dir: Path) -> dict:
                 "merged_from": [{"folder": str(f), "command_line": r["manifest"].get(
                     "command_line"), "shard": r["manifest"]["shard"]}
                                 for f, r in zip(folders, shards, strict=True)]}
-    return {
+    results = {
         "schema_version": SCHEMA_VERSION,
         "manifest": manifest,
         "summary": summary,
@@ -138,3 +139,5 @@ def merge_results(folders: list[Path], out_dir: Path) -> dict:
         "trust": _merge_trust(shards, images),
         "skipped": skipped,
     }
+    record_verdict(results)
+    return results
