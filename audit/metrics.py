@@ -35,13 +35,18 @@ def perturbation_norms(clean: np.ndarray, adv: np.ndarray) -> dict[str, np.ndarr
     }
 
 
-def image_quality(clean: np.ndarray, adv: np.ndarray) -> dict[str, np.ndarray]:
-    """PSNR (dB, None where identical) and SSIM, from tf.image on the 0..255 images."""
-    a = tf.constant(clean, tf.float32)
-    b = tf.constant(adv, tf.float32)
-    psnr = tf.image.psnr(a, b, max_val=255.0).numpy()
-    ssim = tf.image.ssim(a, b, max_val=255.0).numpy()
-    return {"psnr": psnr, "ssim": ssim}
+def image_quality(clean: np.ndarray, adv: np.ndarray, batch: int = 32) -> dict[str, np.ndarray]:
+    """PSNR (dB, None where identical) and SSIM, from tf.image on the 0..255 images, ``batch``
+    images at a time (SSIM's intermediate tensors are many times the images' size)."""
+    psnr, ssim = [], []
+    for lo in range(0, len(clean), batch):
+        a = tf.constant(clean[lo:lo + batch], tf.float32)
+        b = tf.constant(adv[lo:lo + batch], tf.float32)
+        psnr.append(tf.image.psnr(a, b, max_val=255.0).numpy())
+        ssim.append(tf.image.ssim(a, b, max_val=255.0).numpy())
+    empty = np.zeros(0, np.float32)
+    return {"psnr": np.concatenate(psnr) if psnr else empty,
+            "ssim": np.concatenate(ssim) if ssim else empty}
 
 
 def delta_histograms(clean: np.ndarray, adv: np.ndarray, bound: int) -> dict:

@@ -161,7 +161,7 @@ def _audit_chunk(ctx: _Context, photos: list[tuple[int, Photo]], tick) -> tuple[
     flipped = goal.met(result.probs.argmax(axis=1))
     delivered = goal.met(delivered_probs.argmax(axis=1))
     norms = perturbation_norms(x0[idx], result.x)
-    quality = image_quality(x0[idx], result.x) if idx.size else {"psnr": [], "ssim": []}
+    quality = image_quality(x0[idx], result.x, ctx.config.batch_size)
     ctx.histogram.add(x0[idx], result.x)
     position = {int(i): k for k, i in enumerate(idx)}
     rows = []
