@@ -116,7 +116,8 @@ def _classifier(model, *, class_names, input_scale, weights, unsafe_load
 
     victim = load_victim(None if model is None else str(model), weights,
                          list(class_names) if class_names else None, input_scale, unsafe_load)
-    return victim.classifier, ModelInfo(victim.name, victim.path, victim.sha256)
+    return victim.classifier, ModelInfo(victim.name, victim.path, victim.sha256,
+                                        source=victim.source)
 
 
 def _source(images, labels, class_names: list[str], exclude: Path) -> PhotoSource:
@@ -193,7 +194,7 @@ def run(
     source = _source(images, labels, clf.class_names, out_dir)
     if shard is not None:
         source.shard(*shard)
-    info = ModelInfo(info.name, info.path, info.sha256, findings)
+    info = ModelInfo(info.name, info.path, info.sha256, findings, info.source)
     results = run_audit(clf, source, config, out_dir, model=info,
                         command_line=command_line or f"audit.run({info.name!r})",
                         resume=resume, progress=progress, log=log)

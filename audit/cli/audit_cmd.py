@@ -81,7 +81,8 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
           fail_on_inconclusive, no_early_stop,
           no_trust, no_report, max_cards, as_json, weights, labels, input_scale, unsafe_load,
           jit, verbose) -> None:
-    """Attack MODEL (a path or victim name; default catdog-mini) and measure how often it flips.
+    """Attack MODEL (a path, hf://owner/repo[@revision] or a victim name; default catdog-mini)
+    and measure how often it flips.
 
     Writes results.json, results.jsonl, results.csv, adversarial/*.png and report.html into
     --out.

@@ -15,12 +15,14 @@ from ..version import __version__
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Where the attacked model came from: its name, file and SHA-256, and the preflight."""
+    """Where the attacked model came from: its name, file and SHA-256, the preflight, and for a
+    downloaded model its source (``hf://``: repo, commit and the SHA-256 of every file)."""
 
     name: str
     path: str
     sha256: str
     preflight: list[dict] = field(default_factory=list)
+    source: dict | None = None
 
 
 def budget_record(budget) -> dict:
@@ -42,6 +44,7 @@ def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, atta
         "model": model.name,
         "model_path": model.path,
         "model_sha256": model.sha256,
+        "model_source": model.source,
         "images_dir": images_dir,
         "preflight": list(model.preflight),
         "tool": "advaudit",
