@@ -12,7 +12,7 @@ import click
 from ..attacks import ATTACKS
 from ..attacks.base import NORMS
 from ..losses import LOSSES
-from .options import COUNTS, progress_factory
+from .options import COUNTS, ci_output_options, progress_factory, write_ci_outputs
 
 EXIT_GATE = 1
 
@@ -76,11 +76,12 @@ def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers / custom code in MODEL.")
 @click.option("--jit", is_flag=True, help="Compile the attack step with XLA.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
+@ci_output_options
 def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, max_eps,
           batch_size, seed, out, overwrite, resume, shard, chunk_size, fail_above,
           fail_on_inconclusive, no_early_stop,
           no_trust, no_report, max_cards, as_json, weights, labels, input_scale, unsafe_load,
-          jit, verbose) -> None:
+          jit, verbose, junit_xml, markdown) -> None:
     """Attack MODEL (a path, hf://owner/repo[@revision] or a victim name; default catdog-mini)
     and measure how often it flips.
 
@@ -111,6 +112,9 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
     render = summary_json if as_json else summary_table
     click.echo(render(result.data, results_path=out / "results.json",
                       report_path=result.report_path))
+    write_ci_outputs(result.data, out_dir=out, fail_above=fail_above,
+                     fail_on_inconclusive=fail_on_inconclusive, junit_xml=junit_xml,
+                     markdown=markdown)
     failure = gate(result.summary, fail_above, fail_on_inconclusive)
     if failure:
         click.echo(f"FAIL: {failure}", err=True)
