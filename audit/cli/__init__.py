@@ -1,9 +1,10 @@
 """The ``advaudit`` command line: the one place that imports click, the victims and the demos,
 and the one place that turns exceptions into messages and exit codes.
 
-Exit codes a CI job can rely on: 0 done, 1 a gate failed (``--fail-above``), 2 a usage or input
-error (one line naming the file or option and the fix), 3 an internal error (one line plus the
-path of a saved traceback), 130 interrupted.
+Exit codes a CI job can rely on: 0 done, 1 a gate failed (``audit --fail-above``, or ``compare``
+found robustness regressed beyond ``--tolerance``), 2 a usage or input error (one line naming
+the file or option and the fix), 3 an internal error (one line plus the path of a saved
+traceback), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -73,10 +74,11 @@ def main() -> None:
 
 from .audit_cmd import audit  # noqa: E402
 from .bench_cmd import bench  # noqa: E402
+from .compare_cmd import compare  # noqa: E402
 from .demo_cmd import demo  # noqa: E402
 from .merge_cmd import merge  # noqa: E402
 from .report_cmd import report  # noqa: E402
 from .victims_cmd import victims  # noqa: E402
 
-for command in (audit, report, merge, bench, victims, demo):
+for command in (audit, report, compare, merge, bench, victims, demo):
     main.add_command(command)
