@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.models import write_photo_folder
 from support.synthetic import synthetic_results
 
 from audit.cli import main
@@ -21,8 +22,10 @@ def run_audit(model: Path, photos: Path, out: Path, *budget: str) -> Path:
     return out / "results.json"
 
 
-@pytest.fixture()
-def audits(tiny_model_file, photo_folder, tmp_path) -> dict[str, Path]:
+@pytest.fixture(scope="module")
+def audits(tiny_model_file, tmp_path_factory) -> dict[str, Path]:
+    tmp_path = tmp_path_factory.mktemp("audits")
+    photo_folder = write_photo_folder(tmp_path / "photos")
     small = ("--eps", "1", "--step", "1", "--steps", "1")
     return {
         "base": run_audit(tiny_model_file, photo_folder, tmp_path / "base", *small),
