@@ -137,8 +137,11 @@ class MarkdownFormat(Format):
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if path is not None and step_summary and _same_file(Path(path), Path(step_summary)):
             text = self.render(results, out_dir=Path(out_dir), **options)
-            with open(path, "a", encoding="utf-8") as fh:
-                fh.write(text)
+            with open(path, "ab+") as fh:  # a blank line between what is there and ours
+                if fh.tell():
+                    fh.seek(-1, os.SEEK_END)
+                    text = ("\n" if fh.read(1) == b"\n" else "\n\n") + text
+                fh.write(text.encode("utf-8"))
             return Path(path)
         return super().write(results, path, out_dir=out_dir, **options)
 

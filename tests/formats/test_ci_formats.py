@@ -150,12 +150,12 @@ def test_markdown_gate_lines(results):
 
 def test_markdown_appends_to_the_github_step_summary(results, tmp_path, monkeypatch):
     summary = tmp_path / "step_summary.md"
-    summary.write_text("## earlier step output\n")
+    summary.write_text("## earlier step output")  # no final newline
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     FORMATS["markdown"].write(results, summary, out_dir=tmp_path)
     FORMATS["markdown"].write(results, summary, out_dir=tmp_path)
     text = summary.read_text()
-    assert text.startswith("## earlier step output\n") and text.count("advaudit:") == 2
+    assert text.startswith("## earlier step output\n\n## ") and text.count("advaudit:") == 2
     other = tmp_path / "summary.md"
     other.write_text("stale")
     FORMATS["markdown"].write(results, other, out_dir=tmp_path)
