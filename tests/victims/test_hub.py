@@ -119,7 +119,7 @@ def test_safe_mode_is_kept_for_hub_models(monkeypatch, tmp_path, photo_folder):
     monkeypatch.setattr(hub, "hub_client", lambda: fake)
     monkeypatch.setenv("ADVAUDIT_CACHE", str(tmp_path / "cache"))
     r = CliRunner().invoke(main, ["audit", "hf://someone/lambda", "--images", str(photo_folder),
-                                  "--no-report"])
+                                  "--out", str(tmp_path / "o"), "--no-report"])
     assert r.exit_code == 2 and "--unsafe-load" in r.output
     assert "hf://someone/lambda needs unsafe deserialisation" in r.output
     assert str(tmp_path) not in r.output and len(r.output.strip().splitlines()) == 1
@@ -150,10 +150,10 @@ class LocalEntryNotFoundError(FileNotFoundError):
     (LocalEntryNotFoundError("offline"), "is not in the cache /fake/hf/hub"),
     (RuntimeError("500 server error"), "downloading hf://a/b@v9 failed (RuntimeError"),
 ])
-def test_download_failures_are_one_line(monkeypatch, error, needle):
+def test_download_failures_are_one_line(monkeypatch, tmp_path, error, needle):
     monkeypatch.delenv("ADVAUDIT_CACHE", raising=False)
     monkeypatch.setattr(hub, "hub_client", lambda: FakeHub(error=error))
-    r = CliRunner().invoke(main, ["audit", "hf://a/b@v9", "--no-report"])
+    r = CliRunner().invoke(main, ["audit", "hf://a/b@v9", "--out", str(tmp_path), "--no-report"])
     assert r.exit_code == 2 and needle in r.output, r.output
     assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
 
@@ -165,9 +165,9 @@ def test_malformed_specs_are_refused_before_any_download(spec):
         hub.load_hub_model(spec, client=FakeHub(error=AssertionError("no download expected")))
 
 
-def test_without_the_extra_it_says_how_to_install_it(monkeypatch):
+def test_without_the_extra_it_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import fails as if absent
-    r = CliRunner().invoke(main, ["audit", "hf://a/b", "--no-report"])
+    r = CliRunner().invoke(main, ["audit", "hf://a/b", "--out", str(tmp_path), "--no-report"])
     assert r.exit_code == 2 and "pip install 'advaudit[hf]'" in r.output
     assert len(r.output.strip().splitlines()) == 1
 
@@ -176,7 +176,8 @@ def test_real_client_offline_and_uncached_fails_in_one_line(monkeypatch, tmp_pat
     constants = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # no request leaves the machine
     monkeypatch.setenv("ADVAUDIT_CACHE", str(tmp_path))
-    r = CliRunner().invoke(main, ["audit", "hf://someone/absent", "--no-report"])
+    r = CliRunner().invoke(main, ["audit", "hf://someone/absent", "--out", str(tmp_path / "o"),
+                                  "--no-report"])
     assert r.exit_code == 2, r.output
     line = r.output.strip()
     assert len(line.splitlines()) == 1
