@@ -5,25 +5,41 @@ reached) and the next waiting job takes the slot, so finished samples cost no fu
 and the compiled step keeps seeing one batch shape. When the queue runs dry the batch is
 compacted to the next power of two, so the tail costs at most a few retraces.
 
-Slot state and per-slot constants live as tensors between steps: a step copies to the host only
-the finished flags and the rows of the jobs that finished.
+The host is visited once per *block* of steps, not once per step: a compiled loop
+(``Program.run_block``) steps the slots on the device until enough of them are free to be worth
+refilling, or ``block_steps`` steps have run. Slot state, per-slot constants, step counts and
+running flags stay on the device between blocks; a visit copies back only the finished flags and
+the rows of the jobs that finished, then writes the new jobs' rows into the free slots. Each job
+is independent of its neighbours, so how jobs are grouped into blocks, slots or devices never
+changes any job's result.
+
+With several devices (``devices``), each one holds its own slots (the batch is split between
+them) and takes new jobs from the shared queue; a ``tf.distribute.MirroredStrategy`` runs the
+block on all of them in one call.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
-from .program import Program
+from . import devices as device_sets
+from .program import Block, Program
+
+BLOCK_STEPS = 16  # most steps per host visit; bounds how long a progress bar waits
 
 
 @dataclass
 class PoolResult:
     """Per-job outcome: each job's state and extras at its last evaluation, whether it met its
-    goal there, how many steps it took, and the cost (``evaluations`` counts stepped rows)."""
+    goal there, how many steps it took, and the cost (``evaluations`` counts the stepped rows of
+    running jobs). ``slot_steps`` counts every row the device computed, idle slots included, and
+    ``host_visits`` the compiled calls: together they show what keeping the loop on the device
+    costs and saves."""
 
     state: dict[str, np.ndarray]
     extras: dict[str, np.ndarray]
@@ -32,6 +48,8 @@ class PoolResult:
     evaluations: int
     grad_evals: int
     queries: int
+    slot_steps: int = 0
+    host_visits: int = 0
 
     @property
     def x(self) -> np.ndarray:
@@ -42,8 +60,31 @@ def _next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def _scatter(t: tf.Tensor, slots: np.ndarray, rows) -> tf.Tensor:
-    return tf.tensor_scatter_nd_update(t, tf.constant(slots[:, None]), rows)
+@tf.function(reduce_retracing=True)
+def _take(tree, idx):
+    return tf.nest.map_structure(lambda t: tf.gather(t, idx), tree)
+
+
+@tf.function(reduce_retracing=True)
+def _put(tree, idx, rows):
+    return tf.nest.map_structure(lambda t, r: tf.tensor_scatter_nd_update(t, idx[:, None], r),
+                                 tree, rows)
+
+
+class _Lane:
+    """One device's batch slots: the slot tensors live on the device, job ids on the host."""
+
+    def __init__(self, device: str | None, slots: dict, size: int):
+        self.device = device
+        self.slots = slots  # {"state", "consts", "taken", "active"}
+        self.job = np.full(size, -1)
+
+    def placed(self):
+        return tf.device(self.device) if self.device else contextlib.nullcontext()
+
+    def args(self) -> tuple:
+        s = self.slots
+        return s["state"], s["consts"], s["taken"], s["active"]
 
 
 def run_pool(
@@ -56,85 +97,134 @@ def run_pool(
     early_stop: bool = True,
     on_iterate: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    devices: device_sets.DeviceSpec = None,
+    block_steps: int = BLOCK_STEPS,
+    refill_at: int | None = None,
 ) -> PoolResult:
     """Run ``program`` on every row of ``x_start`` (with its row of each ``consts`` array).
 
     ``on_iterate(job_ids, steps_taken, x)`` sees every evaluated iterate before it is stepped
-    (it costs a host copy per step; only the sweep uses it); ``on_progress(evaluated_rows,
-    jobs_finished)`` is called after every batch step.
+    (it forces one step per host visit and costs a host copy per step; only the sweep uses it);
+    ``on_progress(evaluated_rows, jobs_finished)`` is called after every host visit.
+    ``devices`` (``"all"`` or a count) splits ``batch_size`` between devices. A block ends
+    early once ``refill_at`` slots (default: an eighth of the batch, at least one) are free and
+    jobs are waiting for them.
     """
     n = len(x_start)
     x_start = np.asarray(x_start, np.float32)
     consts = {k: np.asarray(v) for k, v in consts.items()}
     consts["max_steps"] = np.broadcast_to(np.asarray(max_steps, np.int32), (n,)).copy()
-    size = max(1, min(batch_size, _next_pow2(max(n, 1))))
+    names = device_sets.resolve(devices)
+    strategy = device_sets.mirrored(tuple(names)) if names and len(names) > 1 else None
+    placements = names or [None]
+    per_lane = -(-max(n, 1) // len(placements))
+    size = max(1, min(batch_size // len(placements), _next_pow2(per_lane)))
+    refill = max(1, refill_at or size // 8)
+    iters = tf.constant(1 if on_iterate is not None else max(1, block_steps))
+    stop = tf.constant(bool(early_stop))
 
     def rows(jobs: np.ndarray) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         return (tf.constant(x_start[jobs]),
                 {k: tf.constant(v[jobs]) for k, v in consts.items()})
 
     probe = program.init(*rows(np.arange(min(n, 1))))
-    state = {k: tf.zeros((size, *v.shape[1:]), v.dtype) for k, v in probe.items()}
-    slot_consts = {k: tf.zeros((size, *v.shape[1:]), tf.as_dtype(v.dtype))
-                   for k, v in consts.items()}
-    slot_job = np.full(size, -1)
-    taken = np.zeros(size, np.int32)
+    lanes = []
+    for device in placements:
+        with tf.device(device) if device else contextlib.nullcontext():
+            lanes.append(_Lane(device, {
+                "state": {k: tf.zeros((size, *v.shape[1:]), v.dtype) for k, v in probe.items()},
+                "consts": {k: tf.zeros((size, *v.shape[1:]), tf.as_dtype(v.dtype))
+                           for k, v in consts.items()},
+                "taken": tf.zeros([size], tf.int32),
+                "active": tf.zeros([size], tf.bool)}, size))
 
     out_state = {k: np.zeros((n, *v.shape[1:]), v.dtype.as_numpy_dtype)
                  for k, v in probe.items()}
     out_extras: dict[str, np.ndarray] = {}
     out_success = np.zeros(n, bool)
     out_steps = np.zeros(n, np.int64)
-    evaluations = 0
+    evaluations = slot_steps = visits = 0
     next_job = 0
-    stop = tf.constant(bool(early_stop))
 
     while True:
-        free = np.flatnonzero(slot_job < 0)[: max(0, n - next_job)]
-        if free.size:
-            jobs = np.arange(next_job, next_job + free.size)
-            next_job += free.size
-            slot_job[free], taken[free] = jobs, 0
-            x_rows, c_rows = rows(jobs)
-            for k, v in program.init(x_rows, c_rows).items():
-                state[k] = _scatter(state[k], free, v)
-            for k, v in c_rows.items():
-                slot_consts[k] = _scatter(slot_consts[k], free, v)
-        occupied = np.flatnonzero(slot_job >= 0)
-        if occupied.size == 0:
+        for lane in lanes:
+            free = np.flatnonzero(lane.job < 0)[: n - next_job]
+            if free.size:
+                jobs = np.arange(next_job, next_job + free.size)
+                next_job += free.size
+                lane.job[free] = jobs
+                with lane.placed():
+                    x_rows, c_rows = rows(jobs)
+                    new = {"state": program.init(x_rows, c_rows), "consts": c_rows,
+                           "taken": tf.zeros([free.size], tf.int32),
+                           "active": tf.ones([free.size], tf.bool)}
+                    lane.slots = _put(lane.slots, tf.constant(free), new)
+        busy = max(int(np.count_nonzero(lane.job >= 0)) for lane in lanes)
+        if busy == 0:
             break
-        if next_job >= n and _next_pow2(occupied.size) < size:
-            size = _next_pow2(occupied.size)
-            keep = np.concatenate([occupied, np.flatnonzero(slot_job < 0)])[:size]
-            idx = tf.constant(keep)
-            state = {k: tf.gather(v, idx) for k, v in state.items()}
-            slot_consts = {k: tf.gather(v, idx) for k, v in slot_consts.items()}
-            slot_job, taken = slot_job[keep], taken[keep]
-            occupied = np.flatnonzero(slot_job >= 0)
-        active = slot_job >= 0
+        waiting = n - next_job
+        if waiting == 0 and _next_pow2(busy) < size:
+            size = _next_pow2(busy)
+            for lane in lanes:
+                keep = np.argsort(lane.job < 0, kind="stable")[:size]
+                with lane.placed():
+                    lane.slots = _take(lane.slots, tf.constant(keep))
+                lane.job = lane.job[keep]
+        if waiting:
+            floor = size - min(refill, waiting)  # return as soon as jobs can take free slots
+        elif strategy is None and size > 1:
+            floor = size // 2  # return when the batch can shrink
+        else:
+            floor = 0  # replicas would wait for each other: keep stepping
         if on_iterate is not None:
-            on_iterate(slot_job[occupied], taken[occupied],
-                       tf.gather(state["x"], occupied).numpy())
-        state, finished, success, extras = program.advance(
-            state, slot_consts, tf.constant(taken), tf.constant(active), stop)
-        evaluations += int(occupied.size)
-        fin_slots = np.flatnonzero(finished.numpy())
-        if fin_slots.size:
-            fin_jobs = slot_job[fin_slots]
-            idx = tf.constant(fin_slots)
-            for k, v in state.items():
-                out_state[k][fin_jobs] = tf.gather(v, idx).numpy()
-            for k, v in extras.items():
-                got = tf.gather(v, idx).numpy()
+            for lane in lanes:
+                occupied = np.flatnonzero(lane.job >= 0)
+                picked = _take({"taken": lane.slots["taken"], "x": lane.slots["state"]["x"]},
+                               tf.constant(occupied))
+                on_iterate(lane.job[occupied], picked["taken"].numpy(), picked["x"].numpy())
+        blocks = _run_blocks(program, strategy, lanes, stop, iters, tf.constant(floor))
+        visits += 1
+        done_here = evaluated_here = 0
+        for lane, block in zip(lanes, blocks, strict=True):
+            lane.slots = {"state": block.state, "consts": lane.slots["consts"],
+                          "taken": block.taken, "active": block.active}
+            evaluated_here += int(block.evaluated)
+            slot_steps += int(block.slot_steps)
+            fin = np.flatnonzero(block.finished.numpy())
+            if fin.size == 0:
+                continue
+            jobs = lane.job[fin]
+            with lane.placed():
+                got = _take({"state": block.state, "extras": block.extras,
+                             "success": block.success, "taken": block.taken},
+                            tf.constant(fin))
+            for k, v in got["state"].items():
+                out_state[k][jobs] = v.numpy()
+            for k, v in got["extras"].items():
+                v = v.numpy()
                 if k not in out_extras:
-                    out_extras[k] = np.zeros((n, *got.shape[1:]), got.dtype)
-                out_extras[k][fin_jobs] = got
-            out_success[fin_jobs] = tf.gather(success, idx).numpy()
-            out_steps[fin_jobs] = taken[fin_slots]
-            slot_job[fin_slots] = -1
+                    out_extras[k] = np.zeros((n, *v.shape[1:]), v.dtype)
+                out_extras[k][jobs] = v
+            out_success[jobs] = got["success"].numpy()
+            out_steps[jobs] = got["taken"].numpy()
+            lane.job[fin] = -1
+            done_here += fin.size
+        evaluations += evaluated_here
         if on_progress is not None:
-            on_progress(int(occupied.size), int(fin_slots.size))
-        taken[active & (slot_job >= 0)] += 1
+            on_progress(evaluated_here, done_here)
     return PoolResult(out_state, out_extras, out_success, out_steps, evaluations,
                       evaluations * program.grads_per_step,
-                      evaluations * program.queries_per_step)
+                      evaluations * program.queries_per_step, slot_steps, visits)
+
+
+def _run_blocks(program: Program, strategy: tf.distribute.Strategy | None, lanes: list[_Lane],
+                stop: tf.Tensor, iters: tf.Tensor, floor: tf.Tensor) -> list[Block]:
+    """One block on every lane: a plain compiled call, or all replicas in one call."""
+    if strategy is None:
+        (lane,) = lanes
+        with lane.placed():
+            return [program.run_block(*lane.args(), stop, iters, floor)]
+    per_replica = strategy.experimental_distribute_values_from_function(
+        lambda ctx: lanes[ctx.replica_id_in_sync_group].args())
+    out = program.replicated_block(strategy)(*per_replica, stop, iters, floor)
+    return list(strategy.experimental_local_results(out))

@@ -9,13 +9,26 @@ model call and never overshoots: a finished job keeps the state it succeeded at.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import tensorflow as tf
 
 from .gradient import per_sample
 
 State = dict[str, tf.Tensor]
+
+
+class Block(NamedTuple):
+    """What one compiled block of pool steps hands back; everything stays on the device."""
+
+    state: State
+    taken: tf.Tensor  # [B] steps taken by each slot's job
+    active: tf.Tensor  # [B] slots whose job is still running
+    finished: tf.Tensor  # [B] slots whose job finished during this block
+    success: tf.Tensor  # [B] goal met at the finishing evaluation (finished slots)
+    extras: State  # [B, ...] extras of the finishing evaluation (finished slots)
+    evaluated: tf.Tensor  # rows of running jobs evaluated: the jobs' cost
+    slot_steps: tf.Tensor  # rows computed, running or not: the device's work
 
 
 class Program:
@@ -50,22 +63,83 @@ class Program:
     def compiled_step(self, state: State, consts: State, taken: tf.Tensor):
         return self._compiled("step", self.step)(state, consts, taken)
 
-    def advance(self, state: State, consts: State, taken: tf.Tensor, active: tf.Tensor,
-                early_stop: tf.Tensor):
-        """One pool step: (state, finished, success, extras). Finished and empty slots keep the
-        state they were given, so a finished job's state is the one it succeeded at."""
-        return self._compiled("advance", self._advance)(state, consts, taken, active,
-                                                         early_stop)
+    def run_block(self, state: State, consts: State, taken: tf.Tensor, active: tf.Tensor,
+                  early_stop: tf.Tensor, max_iters: tf.Tensor, floor: tf.Tensor) -> Block:
+        """Up to ``max_iters`` pool steps in one compiled call, without visiting the host.
 
-    def _advance(self, state, consts, taken, active, early_stop):
-        new_state, success, extras = self.step(state, consts, taken)
-        out_of_steps = taken >= tf.cast(consts["max_steps"], taken.dtype)
-        finished = active & ((success & early_stop) | out_of_steps)
-        hold = finished | ~active
-        kept = {k: tf.where(per_sample(hold, v), state[k], v) for k, v in new_state.items()}
-        return kept, finished, success, extras
+        The loop ends early when at most ``floor`` slots are still active (so the host can refill
+        or shrink the batch) or none is. Finished and empty slots keep the state they were given,
+        so a finished job's state is the one it succeeded at, and its extras and success are those
+        of that evaluation. ``evaluated`` counts active rows only: an empty or finished slot is
+        still computed with the batch, but it is no job's cost (``slot_steps`` counts those too).
+        """
+        return self._compiled("block", self._block)(state, consts, taken, active, early_stop,
+                                                     max_iters, floor)
+
+    def replicated_block(self, strategy: tf.distribute.Strategy):
+        """``run_block`` on every replica of ``strategy`` in one compiled call; per-replica
+        arguments are ``tf.distribute`` values, the loop settings are shared."""
+        cache = self.__dict__.setdefault("_compiled_fns", {})
+        key = ("replicated", id(strategy))
+        if key not in cache:
+            cache[key] = tf.function(lambda *args: strategy.run(self.run_block, args=args))
+        return cache[key]
+
+    def _loop_step(self):
+        """``step`` as a function the block's loop *calls* instead of inlining into its body.
+
+        Grappler optimises a model inlined into a while loop worse than the same model in a
+        function of its own: on 2 CPU cores at batch 1 the inlined loop ran at 0.8x the plain
+        compiled gradient and the called one at 1.15x. Under XLA everything is compiled as one.
+        """
+        cache = self.__dict__.setdefault("_compiled_fns", {})
+        if "loop_step" not in cache:
+            attributes = None if self.jit_compile else {"_noinline": True}
+            cache["loop_step"] = tf.function(self.step, reduce_retracing=True,
+                                             experimental_attributes=attributes)
+        return cache["loop_step"]
+
+    def _block(self, state, consts, taken, active, early_stop, max_iters, floor) -> Block:
+        # Tracing the step before the loop gives the extras' shapes, so the loop can carry
+        # buffers for them; the loop's calls then reuse this very trace.
+        specs = tf.nest.map_structure(tf.TensorSpec.from_tensor, (state, consts, taken))
+        step = self._loop_step().get_concrete_function(*specs)
+        batch = tf.shape(taken)[0]
+        extras = {k: tf.zeros([batch, *v.shape[1:]], v.dtype)
+                  for k, v in step.structured_outputs[2].items()}
+        max_steps = tf.cast(consts["max_steps"], taken.dtype)
+        zero = tf.constant(0, tf.int64)
+        start = (tf.constant(0), state, taken, active, tf.zeros_like(active),
+                 tf.zeros_like(active), extras, zero)
+
+        def more(i, state, taken, active, done, success, extras, evaluated):
+            left = tf.reduce_sum(tf.cast(active, tf.int32))
+            return (i < max_iters) & (left > 0) & ((i == 0) | (left > floor))
+
+        def one_step(i, old, taken, active, done, success, extras, evaluated):
+            new_state, ok, new_extras = step(old, consts, taken)
+            finished = active & ((ok & early_stop) | (taken >= max_steps))
+            hold = finished | ~active
+            # Most steps hold nothing when early stop is off: skip the image-sized select then.
+            state = tf.cond(tf.reduce_any(hold),
+                            lambda: {k: tf.where(per_sample(hold, v), old[k], v)
+                                     for k, v in new_state.items()},
+                            lambda: dict(new_state))
+            extras = {k: tf.where(per_sample(finished, v), v, extras[k])
+                      for k, v in new_extras.items()}
+            evaluated += tf.reduce_sum(tf.cast(active, tf.int64))
+            running = active & ~finished
+            return (i + 1, state, taken + tf.cast(running, taken.dtype), running,
+                    done | finished, tf.where(finished, ok, success), extras, evaluated)
+
+        # One iteration at a time: overlapping the next step's model ops with this one's (the
+        # default, 10) makes them fight for the same cores and costs a quarter of the speed.
+        i, state, taken, active, done, success, extras, evaluated = tf.while_loop(
+            more, one_step, start, parallel_iterations=1)
+        return Block(state, taken, active, done, success, extras, evaluated,
+                     tf.cast(i, tf.int64) * tf.cast(batch, tf.int64))
 
     def trace_count(self) -> int:
         """How many times the pool step was traced (tests check it stays one per shape)."""
-        fn = self.__dict__.get("_compiled_fns", {}).get("advance")
+        fn = self.__dict__.get("_compiled_fns", {}).get("block")
         return 0 if fn is None else fn.experimental_get_tracing_count()

@@ -116,13 +116,16 @@ def _pool_setup(n=10):
     return d, x0, consts
 
 
-@pytest.mark.parametrize("batch", [1, 3, 4, 16])
-def test_pool_results_do_not_depend_on_batching(batch):
+@pytest.mark.parametrize(("batch", "block", "refill"),
+                         [(1, 16, None), (3, 16, None), (4, 1, None), (4, 5, 2), (16, 3, 8)])
+def test_pool_results_do_not_depend_on_batching(batch, block, refill):
     d, x0, consts = _pool_setup()
-    ref = engine.run_pool(d, x0, consts, max_steps=50, batch_size=32)
-    got = engine.run_pool(d, x0, consts, max_steps=50, batch_size=batch)
-    np.testing.assert_allclose(got.x, ref.x, rtol=1e-6)
+    ref = engine.run_pool(d, x0, consts, max_steps=50, batch_size=32, block_steps=1)
+    got = engine.run_pool(d, x0, consts, max_steps=50, batch_size=batch, block_steps=block,
+                          refill_at=refill)
+    np.testing.assert_array_equal(got.x, ref.x)
     np.testing.assert_array_equal(got.steps, ref.steps)
+    np.testing.assert_array_equal(got.extras["norm"], ref.extras["norm"])
     assert got.evaluations == ref.evaluations == int((ref.steps + 1).sum())
     assert got.grad_evals == got.evaluations and got.queries == 0
 
@@ -141,6 +144,20 @@ def test_pool_early_stop_retires_at_first_success_and_counts_work():
     np.testing.assert_allclose(np.linalg.norm(r.x, axis=1), r.extras["norm"], rtol=1e-5)
     full = engine.run_pool(d, x0, consts, max_steps=50, batch_size=4, early_stop=False)
     assert np.all(full.steps == 50) and full.evaluations == 51 * n > r.evaluations
+
+
+def test_pool_steps_on_the_device_between_host_visits():
+    d, x0, consts = _pool_setup()  # 10 jobs: one batch of 16 slots, 6 of them idle
+    r = engine.run_pool(d, x0, consts, max_steps=50, batch_size=16, early_stop=False,
+                        block_steps=16)
+    assert r.host_visits == 4  # 51 evaluations per job in blocks of 16
+    assert r.evaluations == 51 * 10 and r.slot_steps == 51 * 16
+    seen = []
+    per_step = engine.run_pool(d, x0, consts, max_steps=50, batch_size=16, early_stop=False,
+                               on_iterate=lambda jobs, taken, x: seen.append(taken.copy()))
+    assert per_step.host_visits == 51 and len(seen) == 51
+    assert all(np.array_equal(t, np.full(10, k)) for k, t in enumerate(seen))
+    np.testing.assert_array_equal(per_step.x, r.x)
 
 
 def test_pool_with_no_jobs_returns_empty_results():
