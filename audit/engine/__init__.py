@@ -11,9 +11,11 @@ samples. The engine gives them three layers, each in its own module:
 * ``program`` and ``pool``: a ``Program`` is any per-sample iteration (a ``Descent`` built from
   an objective, a rule and a projection, or a hand-written one such as APGD or the gradient-free
   Square attack); ``run`` steps a fixed batch (the demos), ``run_pool`` streams many jobs
-  through fixed batch slots with early stop (the attacks).
+  through fixed batch slots with early stop (the attacks), stepping on the device between host
+  visits; ``devices`` picks the devices and the MirroredStrategy that spreads the pool.
 """
 
+from . import devices
 from .descent import Descent, Objective, run
 from .gradient import value_and_grad
 from .pool import PoolResult, run_pool
@@ -40,5 +42,6 @@ from .rules import (
 __all__ = [
     "Descent", "GradientStep", "KerasOptimizerStep", "L2Step", "MomentumSignStep", "Objective",
     "PoolResult", "Program", "Projection", "SignStep", "StepRule", "box", "compose", "identity",
-    "l2_ball", "linf_ball", "pixel_grid", "run", "run_pool", "unit_sphere", "value_and_grad",
+    "devices", "l2_ball", "linf_ball", "pixel_grid", "run", "run_pool", "unit_sphere",
+    "value_and_grad",
 ]

@@ -7,6 +7,7 @@ what it does well here: one compiled call runs the step loop on every replica at
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import tensorflow as tf
@@ -57,3 +58,9 @@ def strategy_for(spec: DeviceSpec) -> tf.distribute.Strategy | None:
     """
     names = resolve(spec)
     return mirrored(tuple(names)) if names is not None and len(names) > 1 else None
+
+
+def scope(spec: DeviceSpec):
+    """The strategy's scope for ``--devices`` (load the model inside it), or a no-op."""
+    strategy = strategy_for(spec)
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()

@@ -60,12 +60,12 @@ def _next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def _take(tree, idx):
     return tf.nest.map_structure(lambda t: tf.gather(t, idx), tree)
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def _put(tree, idx, rows):
     return tf.nest.map_structure(lambda t, r: tf.tensor_scatter_nd_update(t, idx[:, None], r),
                                  tree, rows)

@@ -31,6 +31,12 @@ class Block(NamedTuple):
     slot_steps: tf.Tensor  # rows computed, running or not: the device's work
 
 
+def _any_batch(tree):
+    """Tensor specs with the leading (batch) dimension left open; scalars stay as they are."""
+    return tf.nest.map_structure(
+        lambda t: tf.TensorSpec([None, *t.shape[1:]] if t.shape.rank else [], t.dtype), tree)
+
+
 class Program:
     """Base class: subclasses implement ``init`` and ``step`` with batched TensorFlow ops.
 
@@ -72,9 +78,16 @@ class Program:
         so a finished job's state is the one it succeeded at, and its extras and success are those
         of that evaluation. ``evaluated`` counts active rows only: an empty or finished slot is
         still computed with the batch, but it is no job's cost (``slot_steps`` counts those too).
+
+        Traced once for every batch size (the batch dimension is left open), so shrinking the
+        batch at the end of a run costs no new trace.
         """
-        return self._compiled("block", self._block)(state, consts, taken, active, early_stop,
-                                                     max_iters, floor)
+        args = (state, consts, taken, active, early_stop, max_iters, floor)
+        cache = self.__dict__.setdefault("_compiled_fns", {})
+        if "block" not in cache:  # explicit control flow: autograph would only add tracing time
+            cache["block"] = tf.function(self._block, jit_compile=self.jit_compile,
+                                         autograph=False)
+        return cache["block"].get_concrete_function(*_any_batch(args))(*args)
 
     def replicated_block(self, strategy: tf.distribute.Strategy):
         """``run_block`` on every replica of ``strategy`` in one compiled call; per-replica
