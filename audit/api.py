@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from markupsafe import Markup, escape
 
+from . import engine
 from .classifier import Classifier
 from .errors import ModelError, UsageError
 from .formats import FORMATS
@@ -179,8 +180,9 @@ def run(
     config.budget()  # a bad budget fails before any model is loaded
     out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="advaudit-"))
     prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
-    clf, info = _classifier(model, class_names=class_names, input_scale=input_scale,
-                                       weights=weights, unsafe_load=unsafe_load)
+    with engine.devices.scope(config.devices):  # weights on every device of --devices
+        clf, info = _classifier(model, class_names=class_names, input_scale=input_scale,
+                                weights=weights, unsafe_load=unsafe_load)
     from victims.preflight import preflight
 
     findings = preflight(clf, bool(class_names), config.seed)

@@ -56,6 +56,7 @@ class AuditConfig:
     trust: bool = True
     jit_compile: bool = False
     chunk_size: int = 256  # photos in memory at once
+    devices: str | int | None = None  # "all" or a count: attack on several devices
 
     @property
     def attack_impl(self) -> Attack:
@@ -77,7 +78,7 @@ class AuditConfig:
     def settings(self) -> RunSettings:
         return RunSettings(loss=self.loss, batch_size=self.batch_size,
                            early_stop=self.early_stop, seed=self.seed,
-                           jit_compile=self.jit_compile)
+                           jit_compile=self.jit_compile, devices=self.devices)
 
 
 def png_name(index: int, photo: Photo) -> str:

@@ -92,6 +92,7 @@ class RunSettings:
     early_stop: bool = True
     seed: int = 0
     jit_compile: bool = False
+    devices: str | int | None = None  # "all" or a count: the batch split across devices
     on_progress: Callable[[int, int], None] | None = None
     # Sees every evaluated iterate of a gradient attack; costs a host copy per step.
     on_iterate: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
@@ -113,6 +114,7 @@ class AttackResult:
     queries: np.ndarray  # forward-only model calls spent on each sample
     grad_useless: np.ndarray  # first gradient all zero or not finite (False without gradients)
     found_by: list[str | None] = field(default_factory=list)
+    device_rows: int = 0  # batch rows the device computed, idle slots included (0: not counted)
 
     @property
     def total_grad_evals(self) -> int:

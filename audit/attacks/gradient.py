@@ -97,11 +97,13 @@ class GradientAttack(Attack):
                                **goal.consts()},
             max_steps=budget.steps, batch_size=settings.batch_size,
             early_stop=settings.early_stop and self.early_stop,
-            on_iterate=settings.on_iterate, on_progress=settings.on_progress)
+            on_iterate=settings.on_iterate, on_progress=settings.on_progress,
+            devices=settings.devices)
         probs = pool.extras.get("probs", np.zeros((n, len(classifier.class_names)), np.float32))
         evals = (pool.steps + 1) * program.grads_per_step
         return AttackResult(
             x=pool.x, success=pool.success, probs=probs, steps=pool.steps,
             grad_evals=evals.astype(np.int64), queries=np.zeros(n, np.int64),
             grad_useless=pool.state["grad_useless"],
-            found_by=[self.name if s else None for s in pool.success])
+            found_by=[self.name if s else None for s in pool.success],
+            device_rows=pool.slot_steps)

@@ -12,7 +12,14 @@ import click
 from ..attacks import ATTACKS
 from ..attacks.base import NORMS
 from ..losses import LOSSES
-from .options import COUNTS, ci_output_options, progress_factory, write_ci_outputs
+from .options import (
+    COUNTS,
+    DEVICES,
+    DEVICES_HELP,
+    ci_output_options,
+    progress_factory,
+    write_ci_outputs,
+)
 
 EXIT_GATE = 1
 
@@ -75,13 +82,14 @@ def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
               help="What the model expects for a white pixel.")
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers / custom code in MODEL.")
 @click.option("--jit", is_flag=True, help="Compile the attack step with XLA.")
+@click.option("--devices", type=DEVICES, help=DEVICES_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
 @ci_output_options
 def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, max_eps,
           batch_size, seed, out, overwrite, resume, shard, chunk_size, fail_above,
           fail_on_inconclusive, no_early_stop,
           no_trust, no_report, max_cards, as_json, weights, labels, input_scale, unsafe_load,
-          jit, verbose, junit_xml, markdown) -> None:
+          jit, devices, verbose, junit_xml, markdown) -> None:
     """Attack MODEL (a path, hf://owner/repo[@revision] or a victim name; default catdog-mini)
     and measure how often it flips.
 
@@ -96,7 +104,7 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
     config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, norm=norm, loss=loss,
                          target=target, sweep=sweep, max_eps=max_eps, batch_size=batch_size,
                          seed=seed, early_stop=not no_early_stop, trust=not no_trust,
-                         jit_compile=jit, chunk_size=chunk_size)
+                         jit_compile=jit, chunk_size=chunk_size, devices=devices)
     label_list = [s.strip() for s in labels.split(",")] if labels else None
 
     def log(message: str) -> None:

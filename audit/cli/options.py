@@ -30,6 +30,28 @@ class CountsType(click.ParamType):
 COUNTS = CountsType()
 
 
+class DevicesType(click.ParamType):
+    """``--devices all`` or a count of devices (GPUs when there are any, else CPUs)."""
+
+    name = "all|N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value is None:
+            return value
+        text = str(value).strip().lower()
+        if text == "all":
+            return text
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        self.fail(f"{value!r} is not a device count: give 'all' or a number >= 1", param, ctx)
+
+
+DEVICES = DevicesType()
+DEVICES_HELP = ("Run the attack on several devices (all, or the first N GPUs; CPUs when there "
+                "are none) through tf.distribute.MirroredStrategy; --batch-size is split "
+                "between them.")
+
+
 def progress_factory(enabled: bool):
     """Progress bars on stderr when it is a terminal; None-returning otherwise."""
 
