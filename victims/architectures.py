@@ -1,6 +1,6 @@
-"""Keras 3 definitions of the named victims' architectures.
+"""Keras 3 definitions of the named victims' architectures, and the bench's small CNN.
 
-Both take 128x128x3 images with a white pixel at 1.0 and end in a softmax over [cat, dog].
+All take 128x128x3 images with a white pixel at 1.0 and end in a softmax over [cat, dog].
 """
 
 from __future__ import annotations
@@ -58,3 +58,24 @@ def catdog_mini() -> keras.Model:
     logits = layers.Dense(2, name="logits")(x)
     probs = layers.Softmax(name="probs")(logits)
     return keras.Model(inputs, probs, name="catdog_mini")
+
+
+def small_cnn(seed: int = 0) -> keras.Model:
+    """A small fast CNN for ``advaudit bench --model small``: four Conv(3x3)-ReLU-MaxPool blocks
+    of 16/32/64/128 filters, global average pooling, Dense 2 + softmax (97,698 parameters).
+
+    On a model this fast the attack's fixed cost per step shows, which the Kaggle CNN's heavy
+    Dense layer hides; it is built in code with seeded weights so anyone can repeat the bench
+    (speed does not depend on what the weights are).
+    """
+    layers = keras.layers
+    initializer = keras.initializers.GlorotUniform(seed=seed)
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = inputs
+    for filters in (16, 32, 64, 128):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu",
+                          kernel_initializer=initializer)(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(2, activation="softmax", kernel_initializer=initializer)(x)
+    return keras.Model(inputs, outputs, name="small_cnn")
