@@ -80,9 +80,12 @@ class GradientAttack(Attack):
         rule = self.rule(budget)
         key = ("descent", repr(rule), budget.norm, loss, jit_compile)
         if key not in classifier.programs:
+            # A sign step clipped to an L-inf ball and rounded is exact elementwise arithmetic,
+            # so XLA may fuse it without changing a single pixel (the engine says why not more).
+            fuse = type(rule) is engine.SignStep and budget.norm == "linf"
             classifier.programs[key] = engine.Descent(
                 objective(classifier, loss), rule, grid_projection(budget.norm), goal_met,
-                jit_compile)
+                jit_compile, fuse_update=fuse)
         return classifier.programs[key]
 
     def run(self, classifier, x0, goal, budget, settings=DEFAULT_RUN, *, x_start=None):

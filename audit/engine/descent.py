@@ -36,6 +36,11 @@ class Descent(Program):
     projection: Projection = field(default_factory=identity)
     stop_when: Callable[..., tf.Tensor] | None = None
     jit_compile: bool = False
+    # Compile the update (gradient checks, rule, projection) as one XLA kernel: one pass over
+    # the image instead of a dozen, which on a fast model is a tenth of the step. Only for
+    # updates of exact elementwise ops (sign steps, clipping, rounding), which fusing cannot
+    # change by a bit; a reduction (an L2 norm, MI-FGSM's L1) may be summed in another order.
+    fuse_update: bool = False
 
     def init(self, x_start, consts):
         if isinstance(self.rule, KerasOptimizerStep) and self.rule.var is None:
@@ -47,18 +52,25 @@ class Descent(Program):
         }
 
     def step(self, state, consts, taken):
-        x = state["x"]
-        values, grad, extras = value_and_grad(self.objective, x, consts)
-        finite, useless = useless_gradient(grad)
+        values, grad, extras = value_and_grad(self.objective, state["x"], consts)
         success = (self.stop_when(values, extras, consts) if self.stop_when is not None
-                   else tf.zeros_like(finite))
+                   else tf.zeros_like(values, tf.bool))
+        update = self._update
+        if self.fuse_update and not self.jit_compile:
+            update = self._compiled("update", self._update, jit_compile=True)
+        new_state = update(state, grad, consts["x0"], consts["radius"], taken)
+        return new_state, success, {**extras, "values": values}
+
+    def _update(self, state, grad, x0, radius, taken):
+        """The next state from the gradient at x; rows whose gradient is not finite stay."""
+        x = state["x"]
+        finite, useless = useless_gradient(grad)
         update, rule_state = self.rule(x, grad, state["rule_state"])
-        moved = self.projection(x + update, consts["x0"], consts["radius"])
-        x_next = tf.where(per_sample(finite, x), moved, x)
-        rule_state = tf.where(per_sample(finite, rule_state), rule_state, state["rule_state"])
-        first = tf.where(taken == 0, useless, state["grad_useless"])
-        return ({"x": x_next, "rule_state": rule_state, "grad_useless": first}, success,
-                {**extras, "values": values})
+        moved = self.projection(x + update, x0, radius)
+        return {"x": tf.where(per_sample(finite, x), moved, x),
+                "rule_state": tf.where(per_sample(finite, rule_state), rule_state,
+                                       state["rule_state"]),
+                "grad_useless": tf.where(taken == 0, useless, state["grad_useless"])}
 
 
 def run(

@@ -74,9 +74,9 @@ def _put(tree, idx, rows):
 class _Lane:
     """One device's batch slots: the slot tensors live on the device, job ids on the host."""
 
-    def __init__(self, device: str | None, slots: dict, size: int):
+    def __init__(self, device: str | None, size: int):
         self.device = device
-        self.slots = slots  # {"state", "consts", "taken", "active"}
+        self.slots: dict | None = None  # {"state", "consts", "taken", "active"}, once filled
         self.job = np.full(size, -1)
 
     def placed(self):
@@ -123,20 +123,21 @@ def run_pool(
     iters = tf.constant(1 if on_iterate is not None else max(1, block_steps))
     stop = tf.constant(bool(early_stop))
 
-    def rows(jobs: np.ndarray) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        return (tf.constant(x_start[jobs]),
-                {k: tf.constant(v[jobs]) for k, v in consts.items()})
+    def rows(first: int, count: int) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """Jobs first..first+count-1 as tensors (slices: one copy, not two)."""
+        end = first + count
+        return (tf.constant(x_start[first:end]),
+                {k: tf.constant(v[first:end]) for k, v in consts.items()})
 
-    probe = program.init(*rows(np.arange(min(n, 1))))
-    lanes = []
-    for device in placements:
-        with tf.device(device) if device else contextlib.nullcontext():
-            lanes.append(_Lane(device, {
-                "state": {k: tf.zeros((size, *v.shape[1:]), v.dtype) for k, v in probe.items()},
+    probe = program.init(*rows(0, min(n, 1)))
+
+    def empty_slots() -> dict:
+        return {"state": {k: tf.zeros((size, *v.shape[1:]), v.dtype) for k, v in probe.items()},
                 "consts": {k: tf.zeros((size, *v.shape[1:]), tf.as_dtype(v.dtype))
                            for k, v in consts.items()},
-                "taken": tf.zeros([size], tf.int32),
-                "active": tf.zeros([size], tf.bool)}, size))
+                "taken": tf.zeros([size], tf.int32), "active": tf.zeros([size], tf.bool)}
+
+    lanes = [_Lane(device, size) for device in placements]
 
     out_state = {k: np.zeros((n, *v.shape[1:]), v.dtype.as_numpy_dtype)
                  for k, v in probe.items()}
@@ -150,15 +151,20 @@ def run_pool(
         for lane in lanes:
             free = np.flatnonzero(lane.job < 0)[: n - next_job]
             if free.size:
-                jobs = np.arange(next_job, next_job + free.size)
-                next_job += free.size
-                lane.job[free] = jobs
+                lane.job[free] = np.arange(next_job, next_job + free.size)
                 with lane.placed():
-                    x_rows, c_rows = rows(jobs)
+                    x_rows, c_rows = rows(next_job, free.size)
                     new = {"state": program.init(x_rows, c_rows), "consts": c_rows,
                            "taken": tf.zeros([free.size], tf.int32),
                            "active": tf.ones([free.size], tf.bool)}
-                    lane.slots = _put(lane.slots, tf.constant(free), new)
+                    if free.size == size:  # every slot new: the rows are the slots
+                        lane.slots = new
+                    else:
+                        lane.slots = _put(lane.slots or empty_slots(), tf.constant(free), new)
+                next_job += free.size
+            if lane.slots is None:  # a device with no job yet still steps with the others
+                with lane.placed():
+                    lane.slots = empty_slots()
         busy = max(int(np.count_nonzero(lane.job >= 0)) for lane in lanes)
         if busy == 0:
             break
@@ -194,10 +200,11 @@ def run_pool(
             if fin.size == 0:
                 continue
             jobs = lane.job[fin]
-            with lane.placed():
-                got = _take({"state": block.state, "extras": block.extras,
-                             "success": block.success, "taken": block.taken},
-                            tf.constant(fin))
+            got = {"state": block.state, "extras": block.extras, "success": block.success,
+                   "taken": block.taken}
+            if fin.size < len(lane.job):  # else every slot finished: no rows to pick
+                with lane.placed():
+                    got = _take(got, tf.constant(fin))
             for k, v in got["state"].items():
                 out_state[k][jobs] = v.numpy()
             for k, v in got["extras"].items():

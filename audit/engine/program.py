@@ -60,10 +60,11 @@ class Program:
 
     # -- compiled entry points, traced once per batch shape ----------------------------------
 
-    def _compiled(self, name: str, fn: Any):
+    def _compiled(self, name: str, fn: Any, *, jit_compile: bool | None = None):
         cache = self.__dict__.setdefault("_compiled_fns", {})
         if name not in cache:
-            cache[name] = tf.function(fn, jit_compile=self.jit_compile, reduce_retracing=True)
+            jit = self.jit_compile if jit_compile is None else jit_compile
+            cache[name] = tf.function(fn, jit_compile=jit, reduce_retracing=True)
         return cache[name]
 
     def compiled_step(self, state: State, consts: State, taken: tf.Tensor):

@@ -49,14 +49,17 @@ def pool_differences() -> list[str]:
     program = engine.Descent(objective, engine.GradientStep(0.1), stop_when=stop)
     consts = {"x0": x0, "radius": np.full(n, np.inf, np.float32),
               "threshold": rng.uniform(0.001, 1.0, n).astype(np.float32)}
-    one = engine.run_pool(program, x0, consts, max_steps=40, batch_size=4)
-    two = engine.run_pool(program, x0, consts, max_steps=40, batch_size=4, devices=2)
-    found = [name for name, a, b in (
-        ("x", one.x, two.x), ("steps", one.steps, two.steps), ("success", one.success,
-                                                               two.success),
-        ("norm", one.extras["norm"], two.extras["norm"])) if not np.array_equal(a, b)]
-    if one.evaluations != two.evaluations:
-        found.append(f"evaluations {one.evaluations} != {two.evaluations}")
+    found = []
+    for jobs in (n, 1):  # more jobs than slots; one job, so one device has none
+        some = {k: v[:jobs] for k, v in consts.items()}
+        one = engine.run_pool(program, x0[:jobs], some, max_steps=40, batch_size=4)
+        two = engine.run_pool(program, x0[:jobs], some, max_steps=40, batch_size=4, devices=2)
+        found += [f"{jobs} jobs: {name}" for name, a, b in (
+            ("x", one.x, two.x), ("steps", one.steps, two.steps),
+            ("success", one.success, two.success),
+            ("norm", one.extras["norm"], two.extras["norm"])) if not np.array_equal(a, b)]
+        if one.evaluations != two.evaluations:
+            found.append(f"{jobs} jobs: evaluations {one.evaluations} != {two.evaluations}")
     return found
 
 
