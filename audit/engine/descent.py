@@ -53,18 +53,19 @@ class Descent(Program):
 
     def step(self, state, consts, taken):
         values, grad, extras = value_and_grad(self.objective, state["x"], consts)
+        # outside the fused update: TensorFlow's own reduction is faster here than XLA's
+        finite, useless = useless_gradient(grad)
         success = (self.stop_when(values, extras, consts) if self.stop_when is not None
-                   else tf.zeros_like(values, tf.bool))
+                   else tf.zeros_like(finite))
         update = self._update
         if self.fuse_update and not self.jit_compile:
             update = self._compiled("update", self._update, jit_compile=True)
-        new_state = update(state, grad, consts["x0"], consts["radius"], taken)
+        new_state = update(state, grad, finite, useless, consts["x0"], consts["radius"], taken)
         return new_state, success, {**extras, "values": values}
 
-    def _update(self, state, grad, x0, radius, taken):
+    def _update(self, state, grad, finite, useless, x0, radius, taken):
         """The next state from the gradient at x; rows whose gradient is not finite stay."""
         x = state["x"]
-        finite, useless = useless_gradient(grad)
         update, rule_state = self.rule(x, grad, state["rule_state"])
         moved = self.projection(x + update, x0, radius)
         return {"x": tf.where(per_sample(finite, x), moved, x),
