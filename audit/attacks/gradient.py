@@ -8,6 +8,7 @@ through the engine's slot pool, so early stop saves real gradient work.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -34,8 +35,10 @@ def goal_met(values, extras, consts):
     return succeeded(extras["probs"], consts["label"], consts["target"])
 
 
+@functools.cache
 def grid_projection(norm: str) -> engine.Projection:
-    """Ball, then the 0..255 box, then the integer grid (keeping an L2 radius)."""
+    """Ball, then the 0..255 box, then the integer grid (keeping an L2 radius); one per norm, so
+    programs with equal rules share the engine's fused update."""
     ball = engine.l2_ball() if norm == "l2" else engine.linf_ball()
     return engine.compose(ball, engine.box(0.0, 255.0), engine.pixel_grid(l2_radius=norm == "l2"))
 

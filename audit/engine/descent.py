@@ -28,6 +28,8 @@ from .rules import KerasOptimizerStep, StepRule
 
 __all__ = ["Descent", "Objective", "run"]
 
+_FUSED_UPDATES: dict[tuple[str, int], tuple[Projection, Any]] = {}
+
 
 @dataclass(eq=False)
 class Descent(Program):
@@ -57,11 +59,19 @@ class Descent(Program):
         finite, useless = useless_gradient(grad)
         success = (self.stop_when(values, extras, consts) if self.stop_when is not None
                    else tf.zeros_like(finite))
-        update = self._update
-        if self.fuse_update and not self.jit_compile:
-            update = self._compiled("update", self._update, jit_compile=True)
+        update = self._fused() if self.fuse_update and not self.jit_compile else self._update
         new_state = update(state, grad, finite, useless, consts["x0"], consts["radius"], taken)
         return new_state, success, {**extras, "values": values}
+
+    def _fused(self):
+        """The update as one XLA kernel, shared by every Descent with an equal rule and the
+        same projection: XLA compiles per batch shape, and an audit builds several such
+        programs (the attack, the trust checks, the planted-readout test)."""
+        key = (repr(self.rule), id(self.projection))
+        if key not in _FUSED_UPDATES:  # the projection is kept so its id stays its own
+            _FUSED_UPDATES[key] = (self.projection, tf.function(
+                self._update, jit_compile=True, reduce_retracing=True))
+        return _FUSED_UPDATES[key][1]
 
     def _update(self, state, grad, finite, useless, x0, radius, taken):
         """The next state from the gradient at x; rows whose gradient is not finite stay."""
