@@ -150,6 +150,20 @@ def test_losses_against_hand_values():
     np.testing.assert_allclose(ce, np.log(probs[[0, 1], [0, 1]]), rtol=1e-5)
 
 
+def test_dlr_loss_against_hand_values():
+    z = tf.constant([[4.0, 1.0, 3.0, 0.0, -2.0]])
+    label, none = tf.constant([0]), tf.constant([-1])
+    # untargeted: (z_y - max_other) / (z_1 - z_3) = (4 - 3) / (4 - 1)
+    np.testing.assert_allclose(losses.dlr(z, label, none).numpy(), [1 / 3], rtol=1e-6)
+    # targeted at 1: (max_{j != 1} z_j - z_1) / (z_1 - (z_3 + z_4) / 2) = (4 - 1) / (4 - 0.5)
+    np.testing.assert_allclose(losses.dlr(z, label, tf.constant([1])).numpy(), [3 / 3.5],
+                               rtol=1e-6)
+    # scaling the logits does not change it; with two classes it is the logit margin
+    np.testing.assert_allclose(losses.dlr(10 * z, label, none).numpy(), [1 / 3], rtol=1e-6)
+    two = tf.constant([[2.0, -1.0]])
+    np.testing.assert_allclose(losses.dlr(two, label, none).numpy(), [3.0])
+
+
 def test_sweep_equals_running_every_budget(clf, tiny_data):
     x, y = tiny_data
     x, y = x[:12], y[:12]
