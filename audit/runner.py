@@ -18,6 +18,7 @@ import numpy as np
 
 from . import results as contract
 from .attacks import ATTACKS, Attack, Budget, Goal, RunSettings
+from .attacks.base import DEFAULT_QUERIES
 from .classifier import Classifier
 from .errors import UsageError
 from .formats import FORMATS
@@ -36,7 +37,8 @@ class AuditConfig:
     attack: str = "bim"
     eps: float = 4.0
     step: float = 1.0
-    steps: int = 10
+    steps: int | None = None  # None: the attack's default
+    queries: int = DEFAULT_QUERIES
     norm: str = "linf"
     loss: str = "margin"
     target: str | None = None
@@ -56,7 +58,7 @@ class AuditConfig:
         return ATTACKS[self.attack]
 
     def budget(self) -> Budget:
-        return self.attack_impl.budget(self.eps, self.step, self.steps, self.norm)
+        return self.attack_impl.budget(self.eps, self.step, self.steps, self.norm, self.queries)
 
     def target_index(self, class_names: list[str]) -> int:
         if self.target is None:

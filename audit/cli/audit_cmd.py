@@ -8,12 +8,23 @@ from pathlib import Path
 
 import click
 
-from ..attacks import ATTACKS
-from ..attacks.base import NORMS
+from ..attacks import ATTACKS, Attack
+from ..attacks.base import DEFAULT_QUERIES, NORMS
 from ..losses import LOSSES
 from .options import COUNTS, progress_factory
 
 EXIT_GATE = 1
+
+
+def _steps_help() -> str:
+    """Iterations' defaults differ by attack (APGD's schedule is laid out for 100)."""
+    by_value: dict[int, list[str]] = {}
+    for name, a in ATTACKS.items():
+        if "steps" not in a.fixed:
+            by_value.setdefault(a.default_steps, []).append(name)
+    common = Attack.default_steps
+    others = "; ".join(f"{', '.join(names)}: {n}" for n, names in by_value.items() if n != common)
+    return f"Iterations per image [default: {common}" + (f"; {others}]" if others else "]")
 
 
 @click.command()
@@ -25,7 +36,9 @@ EXIT_GATE = 1
 @click.option("--eps", type=COUNTS, default="4", show_default=True,
               help="Budget in counts (0..255 scale) per pixel (L-inf) or in total (L2).")
 @click.option("--step", type=COUNTS, default="1", show_default=True, help="Step size in counts.")
-@click.option("--steps", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--steps", type=click.IntRange(1), help=_steps_help())
+@click.option("--queries", type=click.IntRange(1), default=DEFAULT_QUERIES, show_default=True,
+              help="Forward passes per image for gradient-free attacks (square).")
 @click.option("--norm", type=click.Choice(list(NORMS)), default="linf", show_default=True,
               help="Ball of the budget (" + "; ".join(
                   f"{n}: {', '.join(a for a in ATTACKS if n in ATTACKS[a].norms)}"
@@ -55,7 +68,7 @@ EXIT_GATE = 1
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers / custom code in MODEL.")
 @click.option("--jit", is_flag=True, help="Compile the attack step with XLA.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
-def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, max_eps,
+def audit(model, images, attack, eps, step, steps, queries, norm, loss, target, sweep, max_eps,
           batch_size, seed, out, fail_above, no_early_stop, no_trust, no_report, max_cards,
           as_json, weights, labels, input_scale, unsafe_load, jit, verbose) -> None:
     """Attack MODEL (a path or victim name; default catdog-mini) and measure how often it flips.
@@ -74,7 +87,8 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
     from ..runner import AuditConfig, run_audit
     from ..verdict import gate
 
-    config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, norm=norm, loss=loss,
+    config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, queries=queries,
+                         norm=norm, loss=loss,
                          target=target, sweep=sweep, max_eps=max_eps, batch_size=batch_size,
                          seed=seed, early_stop=not no_early_stop, trust=not no_trust,
                          jit_compile=jit)

@@ -29,6 +29,7 @@ def budget_record(budget) -> dict:
         "eps": budget.eps if math.isfinite(budget.eps) else None,
         "step": budget.step,
         "steps": budget.steps,
+        "queries": budget.queries,
         "unit": "counts (0..255)",
     }
 
