@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 
 SIZE = 16
@@ -103,3 +104,50 @@ class NoisyLogits(keras.layers.Layer):
     def call(self, x):
         return x + keras.random.normal(keras.ops.shape(x), stddev=self.stddev,
                                        seed=self.generator)
+
+
+class Calls:
+    """Rows a model saw: forward passes (with or without a gradient) and backward passes."""
+
+    def __init__(self):
+        self.forward = 0
+        self.backward = 0
+
+
+class CallCounter(keras.layers.Layer):
+    """An identity layer that counts, at run time, the rows passing forward and backward through
+    it: the ground truth an attack's own cost accounting is checked against."""
+
+    def __init__(self, calls: Calls, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = calls
+
+    def _tally(self, kind: str):
+        def add(rows):
+            setattr(self.calls, kind, getattr(self.calls, kind) + int(rows))
+            return np.float32(0)
+
+        return add
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def _zero(self, kind: str, rows: tf.Tensor) -> tf.Tensor:
+        return tf.ensure_shape(tf.py_function(self._tally(kind), [rows], tf.float32), [])
+
+    def call(self, x):
+        @tf.custom_gradient
+        def through(v):
+            def grad(dy):
+                return dy + self._zero("backward", tf.shape(dy)[0])
+
+            return v + self._zero("forward", tf.shape(v)[0]), grad
+
+        return through(x)
+
+
+def counted(model: keras.Model) -> tuple[keras.Model, Calls]:
+    """``model`` behind a ``CallCounter``, and the counts it keeps."""
+    calls = Calls()
+    inputs = keras.Input(tuple(model.inputs[0].shape[1:]))
+    return keras.Model(inputs, model(CallCounter(calls)(inputs))), calls
