@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from .apgd import APGD, APGDTargeted
 from .base import Attack, AttackResult, Budget, Goal, RunSettings
 from .sign import BIM, FGSM, MIFGSM, PGD, SeedProcedure
 
@@ -13,6 +14,8 @@ ATTACKS: dict[str, Attack] = {a.name: a for a in (
     PGD(),
     MIFGSM(),
     SeedProcedure(),
+    APGD(),
+    APGDTargeted(),
 )}
 
 __all__ = ["ATTACKS", "Attack", "AttackResult", "Budget", "Goal", "RunSettings"]
