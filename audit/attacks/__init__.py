@@ -7,6 +7,7 @@ from __future__ import annotations
 from .apgd import APGD, APGDTargeted
 from .base import Attack, AttackResult, Budget, Goal, RunSettings
 from .sign import BIM, FGSM, MIFGSM, PGD, SeedProcedure
+from .square import Square
 
 ATTACKS: dict[str, Attack] = {a.name: a for a in (
     FGSM(),
@@ -16,6 +17,7 @@ ATTACKS: dict[str, Attack] = {a.name: a for a in (
     SeedProcedure(),
     APGD(),
     APGDTargeted(),
+    Square(),
 )}
 
 __all__ = ["ATTACKS", "Attack", "AttackResult", "Budget", "Goal", "RunSettings"]
