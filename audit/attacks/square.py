@@ -23,7 +23,6 @@ import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
-from ..engine.gradient import per_sample
 from ..losses import margin, succeeded
 from .base import DEFAULT_RUN, Attack, grid_radius
 from .rounds import Rounds, keep_better, kept_init
@@ -49,8 +48,8 @@ def window_size(i: tf.Tensor, n_iters: tf.Tensor, height: int, width: int,
 @dataclass(eq=False)
 class SquareProgram(engine.Program):
     """One Square run per sample. State: the point to evaluate (``x``) and the kept (accepted)
-    point; consts: x0, radius, label, target, rng_key and the pool's max_steps (the queries
-    after the first, which set the window schedule)."""
+    point; consts: x0, up and down (x0 +- eps inside 0..255), label, target, rng_key and the
+    pool's max_steps (the queries after the first, which set the window schedule)."""
 
     classifier: Classifier
     p_init: float = P_INIT
@@ -84,25 +83,23 @@ class SquareProgram(engine.Program):
                       seeds, fn_output_signature=tf.float32)
         top = tf.cast(tf.floor(u[:, 0] * tf.cast(height - side + 1, tf.float32)), tf.int32)
         left = tf.cast(tf.floor(u[:, 1] * tf.cast(width - side + 1, tf.float32)), tf.int32)
-        rows = tf.range(height)[None, :, None]
-        cols = tf.range(width)[None, None, :]
-        inside = ((rows >= top[:, None, None]) & (rows < (top + side)[:, None, None])
-                  & (cols >= left[:, None, None]) & (cols < (left + side)[:, None, None]))
-        inside = inside[..., None]
-        r = per_sample(tf.cast(consts["radius"], tf.float32), x0)
-        up = tf.clip_by_value(x0 + r, 0.0, 255.0)
-        down = tf.clip_by_value(x0 - r, 0.0, 255.0)
+        rows = tf.range(height)[None, :]
+        cols = tf.range(width)[None, :]
+        in_rows = (rows >= top[:, None]) & (rows < (top + side)[:, None])
+        in_cols = (cols >= left[:, None]) & (cols < (left + side)[:, None])
+        inside = tf.cast(in_rows[:, :, None, None] & in_cols[:, None, :, None], tf.float32)
+        up, down = consts["up"], consts["down"]
+        # per channel: does the kept point already sit at +eps (or -eps) all over the window?
+        at_up = tf.equal(tf.reduce_max(inside * tf.abs(kept_x - up), axis=[1, 2]), 0.0)
+        at_down = tf.equal(tf.reduce_max(inside * tf.abs(kept_x - down), axis=[1, 2]), 0.0)
         signs = u[:, 3:] < 0.5
-
-        def window(positive):
-            return tf.where(positive[:, None, None, :], up, down)
-
         # a window that would change nothing flips one random channel, so no query is wasted
-        unchanged = tf.reduce_all(tf.equal(window(signs), kept_x) | ~inside, axis=[1, 2, 3])
+        unchanged = tf.reduce_all(tf.where(signs, at_up, at_down), axis=1)
         channel = tf.cast(tf.floor(u[:, 2] * channels), tf.int32)
         flip = tf.one_hot(channel, channels, on_value=True, off_value=False)
         signs = tf.math.logical_xor(signs, flip & unchanged[:, None])
-        return tf.where(inside, window(signs), kept_x)
+        window = down + (up - down) * tf.cast(signs, tf.float32)[:, None, None, :]
+        return kept_x + inside * (window - kept_x)  # exact: whole counts times 0 or 1
 
 
 def stripes(x0: np.ndarray, radius: float, rng: np.random.Generator) -> np.ndarray:
@@ -138,7 +135,7 @@ class Square(Attack):
         program = self.program(classifier, settings.jit_compile)
         pool = engine.run_pool(
             program, start,
-            {"x0": x0, "radius": np.full(n, radius, np.float32),
+            {"x0": x0, "up": np.clip(x0 + radius, 0, 255), "down": np.clip(x0 - radius, 0, 255),
              "rng_key": rng.integers(0, 2**31, size=n), **goal.consts()},
             max_steps=budget.steps - 1 if radius > 0 else 0, batch_size=settings.batch_size,
             early_stop=settings.early_stop, on_iterate=settings.on_iterate,

@@ -71,3 +71,28 @@ def test_square_stops_each_image_at_its_first_success(tiny_model, tiny_data):
     assert r.success.mean() >= 0.75
     assert (r.queries[r.success] < 400).all() and (r.queries[~r.success] == 400).all()
     assert (r.queries == r.steps + 1).all()
+
+
+def test_a_proposal_changes_one_square_window_and_never_nothing(tiny_model):
+    import tensorflow as tf
+
+    from audit.attacks.square import SquareProgram
+
+    program = SquareProgram(Classifier.from_model(tiny_model, NAMES))
+    n = 64
+    x0 = np.random.default_rng(0).integers(10, 246, (n, 16, 16, 3)).astype(np.float32)
+    up, down = x0 + 4, x0 - 4
+    consts = {k: tf.constant(v) for k, v in {
+        "x0": x0, "up": up, "down": down, "rng_key": np.arange(n),
+        "max_steps": np.full(n, 99, np.int32)}.items()}
+    for k in (0, 5, 50):
+        # the kept point already sits at +eps everywhere: a window of +eps in every channel
+        # would change nothing, so some channel must go to -eps
+        out = program.propose(tf.constant(up), consts, tf.fill([n], k)).numpy()
+        assert ((out == up) | (out == down)).all()
+        changed = (out != up).any(axis=3)
+        assert changed.any(axis=(1, 2)).all()
+        side = int(window_size(np.array([k]), np.array([99]), 16, 16).numpy()[0])
+        for i in range(n):
+            rows, cols = np.nonzero(changed[i])
+            assert np.ptp(rows) < side and np.ptp(cols) < side
