@@ -50,7 +50,7 @@ def test_default_audit_flips_90_percent_and_every_flip_rechecks(tmp_path):
     s = res["summary"]
     assert res["manifest"]["model"] == "catdog-mini"
     assert res["manifest"]["budget"] == {"norm": "linf", "eps": 4.0, "step": 1.0, "steps": 10,
-                                         "unit": "counts (0..255)"}
+                                         "queries": 1000, "unit": "counts (0..255)"}
     assert s["n_images"] == 96 and s["clean_accuracy"] >= ACCURACY_FLOOR
     assert s["flip_rate"] >= 0.9
     flipped = [i for i in res["images"] if i["attacked"] and i["flipped"]]
