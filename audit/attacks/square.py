@@ -79,7 +79,7 @@ class SquareProgram(engine.Program):
         _, height, width, channels = x0.shape
         side = window_size(taken, consts["max_steps"], height, width, self.p_init)
         seeds = tf.stack([tf.cast(consts["rng_key"], tf.int64), tf.cast(taken, tf.int64)], 1)
-        u = tf.map_fn(lambda seed: tf.random.stateless_uniform([3 + channels], seed),
+        u = tf.map_fn(lambda seed: tf.random.stateless_uniform([3 + channels], seed, alg="philox"),
                       seeds, fn_output_signature=tf.float32)
         top = tf.cast(tf.floor(u[:, 0] * tf.cast(height - side + 1, tf.float32)), tf.int32)
         left = tf.cast(tf.floor(u[:, 1] * tf.cast(width - side + 1, tf.float32)), tf.int32)
