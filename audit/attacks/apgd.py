@@ -22,6 +22,7 @@ the top-k other classes of the clean image in turn, on the images still standing
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,8 +228,10 @@ class APGD(Attack):
             if x_start is not None and run_index == 0:
                 start = np.asarray(x_start, np.float32)[idx]
             else:
-                start = random_start(x0[idx], budget,
-                                     np.random.default_rng([settings.seed, run_index]))
+                # salted by the attack's name: APGD and APGD-T in one cascade start apart
+                salt = zlib.crc32(self.name.encode())
+                rng = np.random.default_rng([settings.seed, run_index, salt])
+                start = random_start(x0[idx], budget, rng)
             pool = engine.run_pool(
                 program, start,
                 {"x0": x0[idx], "radius": radius[idx], "checkpoints": marks[idx],

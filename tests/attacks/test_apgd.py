@@ -116,6 +116,15 @@ def test_seeded_random_start_is_reproducible(clf, tiny_data):
     np.testing.assert_array_equal(a.x, b.x)
 
 
+def test_apgd_and_apgd_t_draw_different_random_starts(clf, tiny_data):
+    # with two classes APGD-T's one run is APGD with the margin loss: from the same start it
+    # would repeat APGD's search exactly, so a cascade running both must start them apart
+    x, y = tiny_data
+    a = run(clf, "apgd", x, y, 5, 2, early_stop=False)
+    t = run(clf, "apgd-t", x, y, 5, 2, early_stop=False)
+    assert not np.array_equal(a.x, t.x)
+
+
 def test_targeted_apgd_reaches_the_target_and_keeps_budget(clf, tiny_data):
     x, y = tiny_data
     cats = x[y == 0]
