@@ -7,16 +7,21 @@ kept in one place: a photo is decoded once, resized to the model's input size an
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _KAGGLE_NAME = re.compile(r"^([A-Za-z]+)\.\d+\.")
+# Never decode more pixels than this (Pillow's own default guard, about 0.27 GB as RGB): a PNG
+# of a few MB can declare 30000x30000 pixels, and decoding it would take gigabytes.
+MAX_PIXELS = 89_478_485
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 @dataclass
@@ -51,38 +56,99 @@ def _is_document(path: Path) -> bool:
     )
 
 
-def list_image_files(root: Path) -> list[Path]:
-    """Every file below root, sorted; non-images are kept so they can be reported as skipped."""
+def scan_inputs(root: Path) -> tuple[list[Path], list[Skipped]]:
+    """Every file below root, sorted, and what is left out and why.
+
+    Non-images are kept (the caller records them as skipped once it knows they are not
+    photos). Hidden files, hidden folders (one entry per folder: a ``.git`` is not a thousand
+    skips) and broken symbolic links are listed as skipped, so nothing vanishes silently;
+    read-me and licence files that travel with photo folders are left out without a word.
+    """
     root = Path(root)
     if not root.exists():
+        if root.is_symlink():
+            raise ImageError(f"image folder {root} is a broken symbolic link: pass --images DIR "
+                             "with photos")
         raise ImageError(f"image folder {root} does not exist: pass --images DIR with photos")
     if root.is_file():
-        return [root]
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        and not _is_document(p)
-    )
-    if not files:
+        return [root], []
+    files: list[Path] = []
+    skipped: list[Skipped] = []
+    hidden_dirs: dict[Path, int] = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        hidden = next((i for i, part in enumerate(rel.parts) if part.startswith(".")), None)
+        if hidden is not None:
+            top = root.joinpath(*rel.parts[: hidden + 1])
+            if top == p and not p.is_dir():
+                skipped.append(Skipped(str(p), "hidden file, not read"))
+            elif p.is_file():
+                hidden_dirs[top] = hidden_dirs.get(top, 0) + 1
+            else:
+                hidden_dirs.setdefault(top, 0)
+        elif p.is_symlink() and not p.exists():
+            skipped.append(Skipped(str(p), "broken symbolic link, not read"))
+        elif p.is_file() and not _is_document(p):
+            files.append(p)
+    for folder, n in hidden_dirs.items():
+        skipped.append(Skipped(str(folder), f"hidden folder ({n} files), not read"))
+    skipped.sort(key=lambda s: s.path)
+    if not files and not skipped:
         raise ImageError(f"image folder {root} is empty: put photos in it (cat/*.jpg, dog/*.jpg)")
-    return files
+    return files, skipped
+
+
+def list_image_files(root: Path) -> list[Path]:
+    """Every file below root, sorted; non-images are kept so they can be reported as skipped."""
+    return scan_inputs(root)[0]
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit grayscale (PNG, TIFF) scaled to 0..255; Pillow's convert('L') would clip every
+    value above 255 and read the photo as white."""
+    if img.mode not in _SIXTEEN_BIT:
+        return img
+    wide = np.asarray(img, dtype=np.int64)
+    return Image.fromarray(((np.clip(wide, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8))
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation, as every photo viewer does; a malformed tag is ignored."""
+    try:
+        return ImageOps.exif_transpose(img) or img
+    except Exception:  # a broken EXIF block must not cost the photo
+        return img
+
+
+def too_large(width: int | None = None, height: int | None = None) -> str:
+    size = f"{width}x{height} pixels" if width else "more pixels than allowed"
+    return (f"image of {size}, over the limit of {MAX_PIXELS:,} (a decompression bomb?); "
+            "not decoded")
 
 
 def read_pixels(path: Path, size: tuple[int, int], channels: int = 3) -> np.ndarray:
     """Decode, convert to RGB or grayscale and resize (width, height order for PIL).
 
-    Raises ValueError with a short reason when the file is not a readable image.
+    The header's size is checked before anything is decoded (``MAX_PIXELS``). Raises ValueError
+    with a short reason when the file is not a readable image or is too large to decode.
     """
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # Pillow warns on open; the size check below decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ValueError(too_large(w, h))
             img.load()
+            img = _to_8bit(_upright(img))
             mode = "L" if channels == 1 else "RGB"
             img = img.convert(mode)
             if img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
+    except Image.DecompressionBombError:  # Pillow's own guard, at twice its limit
+        raise ValueError(too_large()) from None
     except UnidentifiedImageError:
         raise ValueError("not an image file") from None
     except (OSError, SyntaxError) as exc:
@@ -97,10 +163,9 @@ def load_photos(
 ) -> tuple[list[Photo], list[Skipped]]:
     """Load every readable photo below root; the rest become recorded skips, not errors."""
     root = Path(root)
-    files = list_image_files(root)
+    files, skipped = scan_inputs(root)
     base = root if root.is_dir() else root.parent
     photos: list[Photo] = []
-    skipped: list[Skipped] = []
     for path in files:
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             reason = f"not an image file (suffix {path.suffix or 'none'})"
