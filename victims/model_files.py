@@ -5,12 +5,15 @@ SavedModel folder), with every failure a one-line ``ModelError`` that says what 
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 from audit.errors import ModelError
+
+from .graph_scan import describe, scan_saved_model
 
 
 def sha256_of(path: Path) -> str:
@@ -22,6 +25,22 @@ def sha256_of(path: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
+
+
+def check_saved_model_ops(path: Path) -> None:
+    """Refuse a SavedModel whose graphs touch files, run Python or talk to other processes:
+    loading and calling it would run those ops (``victims.graph_scan``)."""
+    try:
+        findings = scan_saved_model(path)
+    except Exception as exc:
+        text = " ".join(str(exc).split())[:160]
+        raise ModelError(f"{path}: saved_model.pb cannot be read ({type(exc).__name__}: {text});"
+                         " re-export the model with model.export() or save it as .keras") \
+            from None
+    if findings:
+        raise ModelError(f"{path}: the SavedModel's graph holds ops a classifier does not need "
+                         f"and loading it would run them: {describe(findings)}; re-export it "
+                         "without them, or pass --unsafe-load if you trust the folder")
 
 
 def _load_saved_model_dir(path: Path) -> keras.Model:
@@ -42,9 +61,23 @@ def _load_saved_model_dir(path: Path) -> keras.Model:
     return keras.Model(inputs, out, name=path.name)
 
 
+def _check_container(path: Path) -> None:
+    """A corrupt file should say so, not 'File not found' (Keras's words for a non-zip)."""
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelError(f"{path} is not a valid .keras file (not a zip archive; truncated or "
+                         "another format?): re-save the model with model.save('model.keras')")
+    if path.suffix in (".h5", ".hdf5"):
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if head != b"\x89HDF\r\n\x1a\n":
+            raise ModelError(f"{path} is not a valid HDF5 file (truncated or another format?):"
+                             " re-save the model with model.save('model.keras')")
+
+
 def load_model_file(path: Path, unsafe: bool = False, *,
                     victim_names: tuple[str, ...] = ()) -> keras.Model:
-    """Load a full model; safe_mode stays on unless the user vouches for the file."""
+    """Load a full model; safe_mode stays on and SavedModel graphs are scanned unless the user
+    vouches for the file."""
     path = Path(path)
     if not path.exists():
         names = f" ({', '.join(victim_names)})" if victim_names else ""
@@ -55,15 +88,22 @@ def load_model_file(path: Path, unsafe: bool = False, *,
             if not (path / "saved_model.pb").exists():
                 raise ModelError(f"{path} is a folder without saved_model.pb: pass a .keras or "
                                  ".h5 file or a SavedModel folder")
+            if not unsafe:
+                check_saved_model_ops(path)
             return _load_saved_model_dir(path)
         if path.suffix not in (".keras", ".h5", ".hdf5"):
             raise ModelError(f"{path}: unknown model format {path.suffix!r}; save the model "
                              "with model.save('model.keras')")
+        _check_container(path)
         return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
     except ModelError:
         raise
     except Exception as exc:
         text = " ".join(str(exc).split())
+        if "TFSMLayer" in text:
+            raise ModelError(f"{path} wraps a TFSMLayer, which loads an external SavedModel and "
+                             "runs its graph; if you trust both files, pass --unsafe-load") \
+                from None
         if "safe_mode" in text or "Lambda" in text:
             raise ModelError(f"{path} needs unsafe deserialisation (it contains a Lambda layer "
                              "or custom code); if you trust the file, pass --unsafe-load") from None
