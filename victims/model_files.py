@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from audit.classifier import select_output
 from audit.errors import ModelError
 
 from .graph_scan import describe, scan_saved_model
@@ -43,7 +44,7 @@ def check_saved_model_ops(path: Path) -> None:
                          "without them, or pass --unsafe-load if you trust the folder")
 
 
-def _load_saved_model_dir(path: Path) -> keras.Model:
+def _load_saved_model_dir(path: Path, output: str | None = None) -> keras.Model:
     loaded = tf.saved_model.load(str(path))
     sig = loaded.signatures.get("serving_default")
     if sig is None:
@@ -54,10 +55,16 @@ def _load_saved_model_dir(path: Path) -> keras.Model:
     inputs = keras.Input(shape=spec.shape[1:], name="image")
     out = layer(inputs)
     if isinstance(out, dict):
-        if len(out) != 1:
-            raise ModelError(f"{path}: SavedModel has {len(out)} outputs; advaudit needs one "
-                             "(class scores)")
-        out = next(iter(out.values()))
+        if output is not None:
+            if output not in out:
+                raise ModelError(f"--output {output!r} is not an output of {path}; its outputs "
+                                 f"are {', '.join(out)}")
+            out = out[output]
+        elif len(out) != 1:
+            raise ModelError(f"{path}: SavedModel has {len(out)} outputs ({', '.join(out)}): "
+                             "pick the one with class scores with --output NAME")
+        else:
+            out = next(iter(out.values()))
     return keras.Model(inputs, out, name=path.name)
 
 
@@ -74,10 +81,10 @@ def _check_container(path: Path) -> None:
                              " re-save the model with model.save('model.keras')")
 
 
-def load_model_file(path: Path, unsafe: bool = False, *,
-                    victim_names: tuple[str, ...] = ()) -> keras.Model:
+def load_model_file(path: Path, unsafe: bool = False, *, victim_names: tuple[str, ...] = (),
+                    output: str | None = None) -> keras.Model:
     """Load a full model; safe_mode stays on and SavedModel graphs are scanned unless the user
-    vouches for the file."""
+    vouches for the file. ``output`` picks one head of a model with several outputs."""
     path = Path(path)
     if not path.exists():
         names = f" ({', '.join(victim_names)})" if victim_names else ""
@@ -90,12 +97,12 @@ def load_model_file(path: Path, unsafe: bool = False, *,
                                  ".h5 file or a SavedModel folder")
             if not unsafe:
                 check_saved_model_ops(path)
-            return _load_saved_model_dir(path)
+            return _load_saved_model_dir(path, output)
         if path.suffix not in (".keras", ".h5", ".hdf5"):
             raise ModelError(f"{path}: unknown model format {path.suffix!r}; save the model "
                              "with model.save('model.keras')")
         _check_container(path)
-        return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+        model = keras.models.load_model(path, compile=False, safe_mode=not unsafe)
     except ModelError:
         raise
     except Exception as exc:
@@ -113,3 +120,7 @@ def load_model_file(path: Path, unsafe: bool = False, *,
         raise ModelError(f"{path} could not be loaded as a Keras model "
                          f"({type(exc).__name__}: {text[:160]}); re-save it with Keras 3 as "
                          ".keras") from None
+    try:
+        return select_output(model, output)
+    except ValueError as exc:
+        raise ModelError(f"{path}: {exc}") from None

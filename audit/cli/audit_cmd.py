@@ -50,14 +50,21 @@ EXIT_GATE = 1
               help="Print the summary as one JSON object instead of the table.")
 @click.option("--weights", type=click.Path(), help="Weights file for a named victim.")
 @click.option("--labels", help="Class names in output order, comma-separated (cat,dog).")
+@click.option("--output", "output_name", metavar="NAME",
+              help="The output (head) to attack in a model with several outputs.")
+@click.option("--binary-logit", is_flag=True,
+              help="MODEL's single linear output is the logit of a binary classifier.")
 @click.option("--input-scale", type=click.Choice(["1", "255"]),
               help="What the model expects for a white pixel.")
-@click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers / custom code in MODEL.")
+@click.option("--unsafe-load", is_flag=True,
+              help="Trust MODEL: allow Lambda layers, custom code, TFSMLayer and SavedModel "
+                   "graphs that touch files or run Python.")
 @click.option("--jit", is_flag=True, help="Compile the attack step with XLA.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
 def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, max_eps,
           batch_size, seed, out, fail_above, no_early_stop, no_trust, no_report, max_cards,
-          as_json, weights, labels, input_scale, unsafe_load, jit, verbose) -> None:
+          as_json, weights, labels, output_name, binary_logit, input_scale, unsafe_load, jit,
+          verbose) -> None:
     """Attack MODEL (a path or victim name; default catdog-mini) and measure how often it flips.
 
     Writes results.json, results.csv, adversarial/*.png and report.html into --out.
@@ -81,7 +88,8 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
     config.budget()  # a bad budget or norm fails here, before any model is loaded
     label_list = [s.strip() for s in labels.split(",")] if labels else None
     victim = load_victim(model, weights, label_list,
-                         float(input_scale) if input_scale else None, unsafe_load)
+                         float(input_scale) if input_scale else None, unsafe_load,
+                         output=output_name, binary_logit=binary_logit)
     clf = victim.classifier
     findings = preflight(clf, bool(label_list), seed)
     for f in findings:
