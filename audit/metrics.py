@@ -34,12 +34,23 @@ def perturbation_norms(clean: np.ndarray, adv: np.ndarray) -> dict[str, np.ndarr
     }
 
 
+SSIM_WINDOW = 11  # tf.image.ssim's Gaussian window (Wang et al. 2004)
+
+
 def image_quality(clean: np.ndarray, adv: np.ndarray) -> dict[str, np.ndarray]:
-    """PSNR (dB, None where identical) and SSIM, from tf.image on the 0..255 images."""
+    """PSNR (dB, None where identical) and SSIM, from tf.image on the 0..255 images.
+
+    SSIM is defined over 11x11 windows; for images smaller than that it is NaN (null in
+    results.json) rather than a number from a different window, and never a crash that
+    would cost the attack's work.
+    """
     a = tf.constant(clean, tf.float32)
     b = tf.constant(adv, tf.float32)
     psnr = tf.image.psnr(a, b, max_val=255.0).numpy()
-    ssim = tf.image.ssim(a, b, max_val=255.0).numpy()
+    if min(clean.shape[1:3], default=0) < SSIM_WINDOW:
+        ssim = np.full(len(clean), np.nan, np.float32)
+    else:
+        ssim = tf.image.ssim(a, b, max_val=255.0, filter_size=SSIM_WINDOW).numpy()
     return {"psnr": psnr, "ssim": ssim}
 
 
