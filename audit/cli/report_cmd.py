@@ -15,9 +15,11 @@ import click
 def report(results_json: Path, output: Path | None, max_cards: int) -> None:
     """Re-render report.html from a saved results.json (no model needed)."""
     from ..formats import FORMATS
+    from ..report import report_target
     from ..results import read_results
 
+    target = report_target(results_json, output)
     results = read_results(results_json)
-    path = FORMATS["html"].write(results, output, out_dir=results_json.parent,
+    path = FORMATS["html"].write(results, target, out_dir=results_json.parent,
                                  max_cards=max_cards, results_name=results_json.name)
     click.echo(str(path))

@@ -62,3 +62,28 @@ def test_missing_results_file_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path / "nope.json")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+@pytest.mark.parametrize("target", ["results.json", "results.csv", "clean/x.png", "notes"])
+def test_output_inside_the_audit_must_be_html(saved_audit, target):
+    before = {p: p.read_bytes() for p in saved_audit.parent.rglob("*") if p.is_file()}
+    (saved_audit.parent / "results.csv").write_text("index,path\n")
+    before[saved_audit.parent / "results.csv"] = b"index,path\n"
+    out = saved_audit.parent / target
+    result = CliRunner().invoke(main, ["report", str(saved_audit), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and str(out) in lines[0] and "Traceback" not in result.output
+    assert {p: p.read_bytes() for p in saved_audit.parent.rglob("*") if p.is_file()} == before
+
+
+def test_output_over_an_existing_file_that_is_not_html_is_refused(saved_audit, tmp_path):
+    precious = tmp_path / "thesis.tex"
+    precious.write_text("years of work")
+    result = CliRunner().invoke(main, ["report", str(saved_audit), "-o", str(precious)])
+    assert result.exit_code == 2 and "not an .html file" in result.output
+    assert precious.read_text() == "years of work"
+    elsewhere = tmp_path / "share" / "audit-report"  # a new file outside the audit: fine
+    result = CliRunner().invoke(main, ["report", str(saved_audit), "-o", str(elsewhere)])
+    assert result.exit_code == 0 and elsewhere.read_text().startswith("<!DOCTYPE html>")
+
