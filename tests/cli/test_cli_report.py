@@ -87,3 +87,10 @@ def test_output_over_an_existing_file_that_is_not_html_is_refused(saved_audit, t
     result = CliRunner().invoke(main, ["report", str(saved_audit), "-o", str(elsewhere)])
     assert result.exit_code == 0 and elsewhere.read_text().startswith("<!DOCTYPE html>")
 
+
+def test_deeply_nested_json_fails_in_one_line(tmp_path):
+    bad = tmp_path / "results.json"
+    bad.write_text('{"manifest": {"model": ' + "[" * 100_000 + "]" * 100_000 + '}, "summary": {}}')
+    result = CliRunner().invoke(main, ["report", str(bad)])
+    assert result.exit_code == 2 and "nested too deeply" in result.output
+    assert len(result.output.strip().splitlines()) == 1
