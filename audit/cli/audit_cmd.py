@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from ..attacks import ATTACKS
-from ..attacks.base import NORMS
+from ..attacks.base import NORMS, grid_radius
 from ..losses import LOSSES
-from .options import COUNTS, progress_factory
+from .options import COUNTS, LABELS, progress_factory
 
 EXIT_GATE = 1
 
@@ -49,7 +49,8 @@ EXIT_GATE = 1
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as one JSON object instead of the table.")
 @click.option("--weights", type=click.Path(), help="Weights file for a named victim.")
-@click.option("--labels", help="Class names in output order, comma-separated (cat,dog).")
+@click.option("--labels", type=LABELS,
+              help="Class names in output order, comma-separated (cat,dog).")
 @click.option("--output", "output_name", metavar="NAME",
               help="The output (head) to attack in a model with several outputs.")
 @click.option("--binary-logit", is_flag=True,
@@ -73,7 +74,7 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
     from victims.preflight import preflight
     from victims.registry import SAMPLES_DIR
 
-    from ..errors import ModelError
+    from ..errors import ModelError, UsageError
     from ..formats import FORMATS
     from ..formats.console import summary_json, summary_table
     from ..images import load_photos
@@ -85,8 +86,10 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
                          target=target, sweep=sweep, max_eps=max_eps, batch_size=batch_size,
                          seed=seed, early_stop=not no_early_stop, trust=not no_trust,
                          jit_compile=jit)
-    config.budget()  # a bad budget or norm fails here, before any model is loaded
-    label_list = [s.strip() for s in labels.split(",")] if labels else None
+    if grid_radius(config.budget()) < 1:  # a bad budget or norm fails here, before loading
+        raise UsageError(f"--eps {eps:g} is under one count: no pixel on the 0..255 grid can "
+                         "change, so nothing could flip; give at least 1 (1/255)")
+    label_list = labels or None
     victim = load_victim(model, weights, label_list,
                          float(input_scale) if input_scale else None, unsafe_load,
                          output=output_name, binary_logit=binary_logit)
