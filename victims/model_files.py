@@ -68,17 +68,31 @@ def _load_saved_model_dir(path: Path, output: str | None = None) -> keras.Model:
     return keras.Model(inputs, out, name=path.name)
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(path: Path) -> bool:
+    """The HDF5 signature at offset 0, 512, 1024, 2048, ... (after an optional user block)."""
+    with open(path, "rb") as fh:
+        offset = 0
+        while True:
+            fh.seek(offset)
+            head = fh.read(8)
+            if head == HDF5_SIGNATURE:
+                return True
+            if len(head) < 8:
+                return False
+            offset = 512 if offset == 0 else offset * 2
+
+
 def _check_container(path: Path) -> None:
     """A corrupt file should say so, not 'File not found' (Keras's words for a non-zip)."""
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         raise ModelError(f"{path} is not a valid .keras file (not a zip archive; truncated or "
                          "another format?): re-save the model with model.save('model.keras')")
-    if path.suffix in (".h5", ".hdf5"):
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-        if head != b"\x89HDF\r\n\x1a\n":
-            raise ModelError(f"{path} is not a valid HDF5 file (truncated or another format?):"
-                             " re-save the model with model.save('model.keras')")
+    if path.suffix in (".h5", ".hdf5") and not _is_hdf5(path):
+        raise ModelError(f"{path} is not a valid HDF5 file (truncated or another format?): "
+                         "re-save the model with model.save('model.keras')")
 
 
 def load_model_file(path: Path, unsafe: bool = False, *, victim_names: tuple[str, ...] = (),
