@@ -8,6 +8,7 @@ every output format, and ``_repr_html_`` so a notebook shows the verdict inline.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 from collections.abc import Sequence
@@ -139,6 +140,18 @@ def _source(images, labels, class_names: list[str], exclude: Path) -> PhotoSourc
                      f"{type(images).__name__}")
 
 
+@contextlib.contextmanager
+def _removed_if_left_empty(folder: Path, created: bool):
+    """A folder this call created is removed again if the audit fails before writing in it
+    (a wrong model path should not leave an empty advaudit-report/ behind)."""
+    try:
+        yield
+    except BaseException:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
 def run(
     model: keras.Model | str | Path | None = None,
     images: str | Path | Sequence[str | Path] | np.ndarray | None = None,
@@ -178,26 +191,28 @@ def run(
         raise UsageError("pass either config or options, not both")
     config.budget()  # a bad budget fails before any model is loaded
     out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="advaudit-"))
+    created = not out_dir.exists()
     prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
-    clf, info = _classifier(model, class_names=class_names, input_scale=input_scale,
-                                       weights=weights, unsafe_load=unsafe_load)
-    from victims.preflight import preflight
+    with _removed_if_left_empty(out_dir, created):
+        clf, info = _classifier(model, class_names=class_names, input_scale=input_scale,
+                                weights=weights, unsafe_load=unsafe_load)
+        from victims.preflight import preflight
 
-    findings = preflight(clf, bool(class_names), config.seed)
-    for f in findings:
-        if log and f["status"] != "ok":
-            log(f"preflight {f['check']}: {f['status']}: {f['detail']}")
-    if any(f["status"] == "fail" for f in findings):
-        failed = ", ".join(f["check"] for f in findings if f["status"] == "fail")
-        raise ModelError(f"{info.path}: preflight failed ({failed}); see the lines above")
-    config.target_index(clf.class_names)
-    source = _source(images, labels, clf.class_names, out_dir)
-    if shard is not None:
-        source.shard(*shard)
-    info = ModelInfo(info.name, info.path, info.sha256, findings, info.source)
-    results = run_audit(clf, source, config, out_dir, model=info,
-                        command_line=command_line or f"audit.run({info.name!r})",
-                        resume=resume, progress=progress, log=log)
+        findings = preflight(clf, bool(class_names), config.seed)
+        for f in findings:
+            if log and f["status"] != "ok":
+                log(f"preflight {f['check']}: {f['status']}: {f['detail']}")
+        if any(f["status"] == "fail" for f in findings):
+            failed = ", ".join(f["check"] for f in findings if f["status"] == "fail")
+            raise ModelError(f"{info.path}: preflight failed ({failed}); see the lines above")
+        config.target_index(clf.class_names)
+        source = _source(images, labels, clf.class_names, out_dir)
+        if shard is not None:
+            source.shard(*shard)
+        info = ModelInfo(info.name, info.path, info.sha256, findings, info.source)
+        results = run_audit(clf, source, config, out_dir, model=info,
+                            command_line=command_line or f"audit.run({info.name!r})",
+                            resume=resume, progress=progress, log=log)
     audit = AuditResults(results, out_dir)
     if report:
         try:

@@ -233,3 +233,10 @@ def test_shards_merge_into_the_single_run(tiny_model_file, photos, reference, tm
         bad = CliRunner().invoke(main, ["merge", *map(str, args), "--out",
                                         str(tmp_path / "bad")])
         assert bad.exit_code == 2 and needle in bad.output, bad.output
+
+
+def test_a_failed_start_leaves_no_empty_output_folder(tmp_path, photos):
+    out = tmp_path / "never"
+    r = audit(tmp_path / "missing.keras", photos, out)
+    assert r.exit_code == 2 and "does not exist" in r.output
+    assert not out.exists()
