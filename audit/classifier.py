@@ -136,8 +136,11 @@ class Classifier:
     def channels(self) -> int:
         return int(self.model.inputs[0].shape[-1])
 
-    def logits(self, counts: tf.Tensor) -> tf.Tensor:
-        """Class logits for images given in counts (0..255), always in inference mode."""
+    def logits(self, counts: tf.Tensor, consts: dict | None = None) -> tf.Tensor:
+        """Class logits for images given in counts (0..255), always in inference mode.
+
+        ``consts`` are the per-sample constants of an attack (unused here; a wrapped model such
+        as the trust panel's planted one reads its per-sample parameters from them)."""
         x = counts * (self.input_scale / 255.0)
         if self._logits_fn is not None:
             z = self._logits_fn(x)

@@ -6,6 +6,7 @@ kept in one place: a photo is decoded once, resized to the model's input size an
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+from .fileio import atomic_write_bytes
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _KAGGLE_NAME = re.compile(r"^([A-Za-z]+)\.\d+\.")
@@ -56,13 +58,15 @@ def _is_document(path: Path) -> bool:
     )
 
 
-def scan_inputs(root: Path) -> tuple[list[Path], list[Skipped]]:
-    """Every file below root, sorted, and what is left out and why.
+def list_image_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
+    """Every entry below root an audit accounts for, sorted: files (non-images too, so they
+    can be reported as skipped), and hidden files, hidden folders (one entry each: a ``.git``
+    is not a thousand skips) and broken symbolic links, which ``read_photo`` reports as skipped,
+    so nothing vanishes silently. Read-me and licence files are left out without a word.
 
-    Non-images are kept (the caller records them as skipped once it knows they are not
-    photos). Hidden files, hidden folders (one entry per folder: a ``.git`` is not a thousand
-    skips) and broken symbolic links are listed as skipped, so nothing vanishes silently;
-    read-me and licence files that travel with photo folders are left out without a word.
+    Folders in ``exclude`` (an audit's own PNG folders) and any folder below root holding an
+    audit's results are left out, so auditing ``--images .`` twice never attacks its own
+    adversarial PNGs.
     """
     root = Path(root)
     if not root.exists():
@@ -71,36 +75,39 @@ def scan_inputs(root: Path) -> tuple[list[Path], list[Skipped]]:
                              "with photos")
         raise ImageError(f"image folder {root} does not exist: pass --images DIR with photos")
     if root.is_file():
-        return [root], []
-    files: list[Path] = []
-    skipped: list[Skipped] = []
-    hidden_dirs: dict[Path, int] = {}
-    for p in sorted(root.rglob("*")):
+        return [root]
+    top = root.resolve()
+    skip = {Path(e).resolve() for e in exclude}
+    skip |= {f.parent.resolve() for name in ("results.json", "results.jsonl")
+             for f in root.rglob(name) if f.parent.resolve() != top}
+
+    def left_out(p: Path) -> bool:
+        return bool(skip) and any(p.resolve().is_relative_to(d) for d in skip)
+
+    entries: set[Path] = set()
+    for p in root.rglob("*"):
         rel = p.relative_to(root)
         hidden = next((i for i, part in enumerate(rel.parts) if part.startswith(".")), None)
         if hidden is not None:
-            top = root.joinpath(*rel.parts[: hidden + 1])
-            if top == p and not p.is_dir():
-                skipped.append(Skipped(str(p), "hidden file, not read"))
-            elif p.is_file():
-                hidden_dirs[top] = hidden_dirs.get(top, 0) + 1
-            else:
-                hidden_dirs.setdefault(top, 0)
-        elif p.is_symlink() and not p.exists():
-            skipped.append(Skipped(str(p), "broken symbolic link, not read"))
-        elif p.is_file() and not _is_document(p):
-            files.append(p)
-    for folder, n in hidden_dirs.items():
-        skipped.append(Skipped(str(folder), f"hidden folder ({n} files), not read"))
-    skipped.sort(key=lambda s: s.path)
-    if not files and not skipped:
+            entries.add(root.joinpath(*rel.parts[: hidden + 1]))
+        elif (p.is_symlink() and not p.exists()) or (p.is_file() and not _is_document(p)):
+            entries.add(p)
+    files = sorted(p for p in entries if not left_out(p))
+    if not files:
         raise ImageError(f"image folder {root} is empty: put photos in it (cat/*.jpg, dog/*.jpg)")
-    return files, skipped
+    return files
 
 
-def list_image_files(root: Path) -> list[Path]:
-    """Every file below root, sorted; non-images are kept so they can be reported as skipped."""
-    return scan_inputs(root)[0]
+def not_read_because(path: Path) -> str | None:
+    """Why an entry of ``list_image_files`` is not read at all (hidden, broken link), or None."""
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link, not read"
+    if path.name.startswith("."):
+        if path.is_dir():
+            n = sum(1 for f in path.rglob("*") if f.is_file())
+            return f"hidden folder ({n} files), not read"
+        return "hidden file, not read"
+    return None
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -158,25 +165,33 @@ def read_pixels(path: Path, size: tuple[int, int], channels: int = 3) -> np.ndar
     return arr
 
 
+def read_photo(path: Path, root: Path, size: tuple[int, int], channels: int = 3
+               ) -> Photo | Skipped:
+    """One input file as a Photo at the model's size, or the reason it was skipped."""
+    path = Path(path)
+    why = not_read_because(path)
+    if why:
+        return Skipped(str(path), why)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return Skipped(str(path), f"not an image file (suffix {path.suffix or 'none'})")
+    try:
+        pixels = read_pixels(path, size, channels)
+    except ValueError as exc:
+        return Skipped(str(path), str(exc))
+    base = root if root.is_dir() else root.parent
+    return Photo(path, label_for(path, base), pixels)
+
+
 def load_photos(
     root: Path, size: tuple[int, int], channels: int = 3
 ) -> tuple[list[Photo], list[Skipped]]:
     """Load every readable photo below root; the rest become recorded skips, not errors."""
     root = Path(root)
-    files, skipped = scan_inputs(root)
-    base = root if root.is_dir() else root.parent
     photos: list[Photo] = []
-    for path in files:
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            reason = f"not an image file (suffix {path.suffix or 'none'})"
-            skipped.append(Skipped(str(path), reason))
-            continue
-        try:
-            pixels = read_pixels(path, size, channels)
-        except ValueError as exc:
-            skipped.append(Skipped(str(path), str(exc)))
-            continue
-        photos.append(Photo(path, label_for(path, base), pixels))
+    skipped: list[Skipped] = []
+    for path in list_image_files(root):
+        got = read_photo(path, root, size, channels)
+        (photos if isinstance(got, Photo) else skipped).append(got)
     if not photos:
         raise ImageError(
             f"no readable photos in {root} ({len(skipped)} files skipped, first: "
@@ -186,10 +201,12 @@ def load_photos(
 
 
 def save_png(pixels: np.ndarray, path: Path) -> None:
-    """Lossless save: a reloaded PNG is the exact uint8 tensor that was attacked."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Lossless save: a reloaded PNG is the exact uint8 tensor that was attacked. Written
+    atomically, so a kill mid-write never leaves a truncated PNG behind a recorded row."""
     arr = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
-    Image.fromarray(np.asarray(arr, dtype=np.uint8)).save(path, format="PNG")
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(arr, dtype=np.uint8)).save(buf, format="PNG")
+    atomic_write_bytes(Path(path), buf.getvalue())
 
 
 def load_png(path: Path, channels: int) -> np.ndarray:

@@ -106,6 +106,9 @@ def load_model_file(path: Path, unsafe: bool = False, *, victim_names: tuple[str
                          f"folder, or a victim name{names}")
     try:
         if path.is_dir():
+            if (path / "config.json").exists() and not (path / "saved_model.pb").exists():
+                # Keras's folder layout (config.json + model.weights.h5), as on the Hub
+                return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
             if not (path / "saved_model.pb").exists():
                 raise ModelError(f"{path} is a folder without saved_model.pb: pass a .keras or "
                                  ".h5 file or a SavedModel folder")

@@ -18,7 +18,6 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from .. import verdict as verdicts
-from ..errors import ResultsError
 from ..fileio import atomic_write_text
 from ..results.schema import normalise
 from . import text
@@ -74,7 +73,7 @@ def render_html(results: dict, out_dir: Path, max_cards: int = 48,
         trust=trust,
         preflight=manifest["preflight"],
         skipped=results["skipped"],
-        verdict=verdicts.verdict(manifest, summary, trust),
+        verdict=verdicts.verdict(manifest, summary, trust, results["images"]),
         sentence=text.plain_sentence(manifest, summary),
         ctx=ctx,
         max_cards=max_cards,
@@ -97,28 +96,3 @@ def render_report(results: dict, out_dir: Path, output: Path | None = None,
     output = Path(output) if output is not None else out_dir / "report.html"
     return atomic_write_text(output, render_html(results, out_dir, max_cards, results_name))
 
-
-REPORT_SUFFIXES = (".html", ".htm")
-
-
-def report_target(results_path: Path, output: Path | None) -> Path:
-    """Where ``advaudit report`` may write: never over the results it renders, and never over
-    another file of the audit or any existing file that is not a report (a slip of ``-o``
-    must not cost the audit). Raises a one-line ``ResultsError`` otherwise."""
-    results_path = Path(results_path)
-    audit_dir = results_path.parent
-    target = Path(output) if output is not None else audit_dir / "report.html"
-    resolved = target.resolve()
-    if resolved == results_path.resolve():
-        raise ResultsError(f"-o {target} is the results file being rendered; writing the report "
-                           f"there would destroy it: pass another path, e.g. "
-                           f"{audit_dir / 'report.html'}")
-    if resolved.suffix.lower() not in REPORT_SUFFIXES:
-        if resolved.is_relative_to(audit_dir.resolve()):
-            raise ResultsError(f"-o {target} is inside the audit folder {audit_dir} and is not "
-                               "an .html file: it would replace a file of the audit; name the "
-                               "report *.html")
-        if resolved.exists():
-            raise ResultsError(f"-o {target} exists and is not an .html file: the report would "
-                               "replace it; name the report *.html")
-    return target

@@ -35,9 +35,9 @@ from support.models import SIZE, write_photo_folder
 from audit.cli import main
 
 FAST = ["--eps", "16", "--step", "4", "--steps", "3", "--no-report", "--no-trust"]
-# What a run needs to write into a folder that holds an earlier audit (none today; the runner's
-# --overwrite/--resume work will name its flag here).
-REUSE_OUT: list[str] = []
+# What a run needs to write into a folder that holds an earlier audit: with --overwrite, a run
+# refused before it writes must still leave the earlier audit as it was.
+REUSE_OUT = ["--overwrite"]
 
 
 class Corpus:
@@ -205,6 +205,8 @@ class Case:
     names: Callable[[Corpus, Path], object] | str | None = None  # ... and names this
     env: Callable[[Corpus], dict[str, str]] | None = None
     check: Callable[[Corpus, Path, Result], None] | None = None  # exit-0 cases: the outcome
+    # refused before anything is written, so the earlier audit in --out must be intact
+    keeps_earlier: bool = True
 
 
 def skipped_reasons(out: Path) -> dict[str, str]:
@@ -298,8 +300,9 @@ CASES = [
     # photo folders
     Case("missing images", audit(lambda c: c.tiny, images=lambda c: c.path("none")), 2,
          "does not exist", lambda c, out: c.path("none")),
+    # found only after the photos are read, when --overwrite has cleared the earlier audit
     Case("only hidden files", audit(lambda c: c.tiny, images=lambda c: c.only_hidden), 2,
-         "no readable photos", model_path("only_hidden")),
+         "no readable photos", model_path("only_hidden"), keeps_earlier=False),
     Case("decompression bomb photo", audit(lambda c: c.tiny, "--labels", "cat,dog",
                                            images=lambda c: c.with_bomb), 0,
          check=check_bomb_skipped),
@@ -312,7 +315,7 @@ CASES = [
     Case("report -o results.json", report(earlier_results, "-o", "RESULTS"), 2,
          "is the results file", lambda c, out: out / "results.json"),
     Case("report -o results.csv", report(earlier_results, "-o", "CSV"), 2,
-         "not an .html file", lambda c, out: out / "results.csv"),
+         "is not a .html file", lambda c, out: out / "results.csv"),
     Case("report deep nesting", report(lambda c, out: c.deep_json), 2, "nested too deeply",
          model_path("deep_json")),
     Case("report not JSON", report(lambda c, out: c.not_json), 2, "is not valid JSON",
@@ -362,5 +365,6 @@ def test_bad_input(case: Case, corpus: Corpus, tmp_path: Path):
     assert case.says in errors[0], r.output
     named = case.names(corpus, out) if callable(case.names) else case.names
     assert str(named) in errors[0], r.output
-    assert snapshot(out) == before  # the earlier audit is intact
+    if case.keeps_earlier:
+        assert snapshot(out) == before  # the earlier audit is intact
     assert not corpus.path("written-by-model.txt").exists()  # no model ran its file ops

@@ -77,13 +77,27 @@ def test_output_inside_the_audit_must_be_html(saved_audit, target):
     assert {p: p.read_bytes() for p in saved_audit.parent.rglob("*") if p.is_file()} == before
 
 
-def test_output_over_an_existing_file_that_is_not_html_is_refused(saved_audit, tmp_path):
-    precious = tmp_path / "thesis.tex"
-    precious.write_text("years of work")
-    result = CliRunner().invoke(main, ["report", str(saved_audit), "-o", str(precious)])
-    assert result.exit_code == 2 and "not an .html file" in result.output
-    assert precious.read_text() == "years of work"
-    elsewhere = tmp_path / "share" / "audit-report"  # a new file outside the audit: fine
+@pytest.mark.parametrize(("args", "named"), [
+    (["--junit-xml", "results.json"], "--junit-xml"),
+    (["--markdown", "results.csv"], "--markdown"),
+    (["-f", "json", "-o", "results.json"], "-o"),
+    (["-f", "json"], "-o"),  # the json format's default file is the results file itself
+])
+def test_no_format_writes_over_the_audit(saved_audit, args, named):
+    before = saved_audit.read_bytes()
+    args = [str(saved_audit.parent / a) if a.startswith("results.") else a for a in args]
+    result = CliRunner().invoke(main, ["report", str(saved_audit), *args])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: {named} ") and "Traceback" not in result.output
+    assert saved_audit.read_bytes() == before
+
+
+def test_each_format_may_rewrite_its_own_file_in_the_audit(saved_audit, tmp_path):
+    csv_path = saved_audit.parent / "results.csv"
+    result = CliRunner().invoke(main, ["report", str(saved_audit), "-f", "csv", "-o",
+                                       str(csv_path)])
+    assert result.exit_code == 0 and csv_path.read_text().startswith("index,path")
+    elsewhere = tmp_path / "share" / "audit-report"  # any name outside the audit folder
     result = CliRunner().invoke(main, ["report", str(saved_audit), "-o", str(elsewhere)])
     assert result.exit_code == 0 and elsewhere.read_text().startswith("<!DOCTYPE html>")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from audit import runner
+from audit import api
 from audit.cli import main
 
 FAST = ["--eps", "16", "--step", "4", "--steps", "3", "--no-report", "--no-trust"]
@@ -19,7 +19,7 @@ def run_with(monkeypatch, tiny_model_file, photo_folder, tmp_path, error: BaseEx
     def broken(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(runner, "run_audit", broken)
+    monkeypatch.setattr(api, "run_audit", broken)
     return CliRunner().invoke(main, ["audit", str(tiny_model_file), "--images",
                                      str(photo_folder), "--out", str(tmp_path / "o"),
                                      "--labels", "cat,dog", *FAST])
