@@ -30,3 +30,8 @@ class VictimError(AuditError):
 
 class ResultsError(AuditError):
     """A results file or output folder cannot be read or written as asked."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during an audit, after what was done has been saved; the message says where and
+    how to continue (exit 130)."""

@@ -6,17 +6,24 @@ kept in one place: a photo is decoded once, resized to the model's input size an
 
 from __future__ import annotations
 
+import io
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+from .fileio import atomic_write_bytes
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _KAGGLE_NAME = re.compile(r"^([A-Za-z]+)\.\d+\.")
+# Never decode more pixels than this (Pillow's own default guard, about 0.27 GB as RGB): a PNG
+# of a few MB can declare 30000x30000 pixels, and decoding it would take gigabytes.
+MAX_PIXELS = 89_478_485
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 @dataclass
@@ -51,38 +58,104 @@ def _is_document(path: Path) -> bool:
     )
 
 
-def list_image_files(root: Path) -> list[Path]:
-    """Every file below root, sorted; non-images are kept so they can be reported as skipped."""
+def list_image_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
+    """Every entry below root an audit accounts for, sorted: files (non-images too, so they
+    can be reported as skipped), and hidden files, hidden folders (one entry each: a ``.git``
+    is not a thousand skips) and broken symbolic links, which ``read_photo`` reports as skipped,
+    so nothing vanishes silently. Read-me and licence files are left out without a word.
+
+    Folders in ``exclude`` (an audit's own PNG folders) and any folder below root holding an
+    audit's results are left out, so auditing ``--images .`` twice never attacks its own
+    adversarial PNGs.
+    """
     root = Path(root)
     if not root.exists():
+        if root.is_symlink():
+            raise ImageError(f"image folder {root} is a broken symbolic link: pass --images DIR "
+                             "with photos")
         raise ImageError(f"image folder {root} does not exist: pass --images DIR with photos")
     if root.is_file():
         return [root]
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        and not _is_document(p)
-    )
+    top = root.resolve()
+    skip = {Path(e).resolve() for e in exclude}
+    skip |= {f.parent.resolve() for name in ("results.json", "results.jsonl")
+             for f in root.rglob(name) if f.parent.resolve() != top}
+
+    def left_out(p: Path) -> bool:
+        return bool(skip) and any(p.resolve().is_relative_to(d) for d in skip)
+
+    entries: set[Path] = set()
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        hidden = next((i for i, part in enumerate(rel.parts) if part.startswith(".")), None)
+        if hidden is not None:
+            entries.add(root.joinpath(*rel.parts[: hidden + 1]))
+        elif (p.is_symlink() and not p.exists()) or (p.is_file() and not _is_document(p)):
+            entries.add(p)
+    files = sorted(p for p in entries if not left_out(p))
     if not files:
         raise ImageError(f"image folder {root} is empty: put photos in it (cat/*.jpg, dog/*.jpg)")
     return files
 
 
+def not_read_because(path: Path) -> str | None:
+    """Why an entry of ``list_image_files`` is not read at all (hidden, broken link), or None."""
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link, not read"
+    if path.name.startswith("."):
+        if path.is_dir():
+            n = sum(1 for f in path.rglob("*") if f.is_file())
+            return f"hidden folder ({n} files), not read"
+        return "hidden file, not read"
+    return None
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit grayscale (PNG, TIFF) scaled to 0..255; Pillow's convert('L') would clip every
+    value above 255 and read the photo as white."""
+    if img.mode not in _SIXTEEN_BIT:
+        return img
+    wide = np.asarray(img, dtype=np.int64)
+    return Image.fromarray(((np.clip(wide, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8))
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation, as every photo viewer does; a malformed tag is ignored."""
+    try:
+        return ImageOps.exif_transpose(img) or img
+    except Exception:  # a broken EXIF block must not cost the photo
+        return img
+
+
+def too_large(width: int | None = None, height: int | None = None) -> str:
+    size = f"{width}x{height} pixels" if width else "more pixels than allowed"
+    return (f"image of {size}, over the limit of {MAX_PIXELS:,} (a decompression bomb?); "
+            "not decoded")
+
+
 def read_pixels(path: Path, size: tuple[int, int], channels: int = 3) -> np.ndarray:
     """Decode, convert to RGB or grayscale and resize (width, height order for PIL).
 
-    Raises ValueError with a short reason when the file is not a readable image.
+    The header's size is checked before anything is decoded (``MAX_PIXELS``). Raises ValueError
+    with a short reason when the file is not a readable image or is too large to decode.
     """
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # Pillow warns on open; the size check below decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ValueError(too_large(w, h))
             img.load()
+            img = _to_8bit(_upright(img))
             mode = "L" if channels == 1 else "RGB"
             img = img.convert(mode)
             if img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
+    except Image.DecompressionBombError:  # Pillow's own guard, at twice its limit
+        raise ValueError(too_large()) from None
     except UnidentifiedImageError:
         raise ValueError("not an image file") from None
     except (OSError, SyntaxError) as exc:
@@ -92,26 +165,33 @@ def read_pixels(path: Path, size: tuple[int, int], channels: int = 3) -> np.ndar
     return arr
 
 
+def read_photo(path: Path, root: Path, size: tuple[int, int], channels: int = 3
+               ) -> Photo | Skipped:
+    """One input file as a Photo at the model's size, or the reason it was skipped."""
+    path = Path(path)
+    why = not_read_because(path)
+    if why:
+        return Skipped(str(path), why)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return Skipped(str(path), f"not an image file (suffix {path.suffix or 'none'})")
+    try:
+        pixels = read_pixels(path, size, channels)
+    except ValueError as exc:
+        return Skipped(str(path), str(exc))
+    base = root if root.is_dir() else root.parent
+    return Photo(path, label_for(path, base), pixels)
+
+
 def load_photos(
     root: Path, size: tuple[int, int], channels: int = 3
 ) -> tuple[list[Photo], list[Skipped]]:
     """Load every readable photo below root; the rest become recorded skips, not errors."""
     root = Path(root)
-    files = list_image_files(root)
-    base = root if root.is_dir() else root.parent
     photos: list[Photo] = []
     skipped: list[Skipped] = []
-    for path in files:
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            reason = f"not an image file (suffix {path.suffix or 'none'})"
-            skipped.append(Skipped(str(path), reason))
-            continue
-        try:
-            pixels = read_pixels(path, size, channels)
-        except ValueError as exc:
-            skipped.append(Skipped(str(path), str(exc)))
-            continue
-        photos.append(Photo(path, label_for(path, base), pixels))
+    for path in list_image_files(root):
+        got = read_photo(path, root, size, channels)
+        (photos if isinstance(got, Photo) else skipped).append(got)
     if not photos:
         raise ImageError(
             f"no readable photos in {root} ({len(skipped)} files skipped, first: "
@@ -121,10 +201,12 @@ def load_photos(
 
 
 def save_png(pixels: np.ndarray, path: Path) -> None:
-    """Lossless save: a reloaded PNG is the exact uint8 tensor that was attacked."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Lossless save: a reloaded PNG is the exact uint8 tensor that was attacked. Written
+    atomically, so a kill mid-write never leaves a truncated PNG behind a recorded row."""
     arr = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
-    Image.fromarray(np.asarray(arr, dtype=np.uint8)).save(path, format="PNG")
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(arr, dtype=np.uint8)).save(buf, format="PNG")
+    atomic_write_bytes(Path(path), buf.getvalue())
 
 
 def load_png(path: Path, channels: int) -> np.ndarray:

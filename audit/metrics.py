@@ -25,8 +25,9 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -
 def perturbation_norms(clean: np.ndarray, adv: np.ndarray) -> dict[str, np.ndarray]:
     """Per image: L0 (pixels with any channel changed), L2 and L-inf of the delta, in counts."""
     delta = adv.astype(np.float64) - clean.astype(np.float64)
-    flat = delta.reshape(len(delta), -1)
-    changed_pixels = np.any(delta != 0, axis=-1).reshape(len(delta), -1)
+    flat = delta.reshape(len(delta), int(np.prod(delta.shape[1:])))
+    changed_pixels = np.any(delta != 0, axis=-1).reshape(len(delta), flat.shape[1] // max(
+        1, delta.shape[-1]))
     return {
         "l0": changed_pixels.sum(axis=1).astype(int),
         "l2": np.sqrt((flat**2).sum(axis=1)),
@@ -34,13 +35,28 @@ def perturbation_norms(clean: np.ndarray, adv: np.ndarray) -> dict[str, np.ndarr
     }
 
 
-def image_quality(clean: np.ndarray, adv: np.ndarray) -> dict[str, np.ndarray]:
-    """PSNR (dB, None where identical) and SSIM, from tf.image on the 0..255 images."""
-    a = tf.constant(clean, tf.float32)
-    b = tf.constant(adv, tf.float32)
-    psnr = tf.image.psnr(a, b, max_val=255.0).numpy()
-    ssim = tf.image.ssim(a, b, max_val=255.0).numpy()
-    return {"psnr": psnr, "ssim": ssim}
+SSIM_WINDOW = 11  # tf.image.ssim's Gaussian window (Wang et al. 2004)
+
+
+def image_quality(clean: np.ndarray, adv: np.ndarray, batch: int = 32) -> dict[str, np.ndarray]:
+    """PSNR (dB, None where identical) and SSIM, from tf.image on the 0..255 images, ``batch``
+    images at a time (SSIM's intermediate tensors are many times the images' size).
+
+    SSIM is defined over 11x11 windows; for images smaller than that it is NaN (null in
+    results.json) rather than a number from a different window, and never a crash that
+    would cost the attack's work.
+    """
+    measurable = min(clean.shape[1:3], default=0) >= SSIM_WINDOW
+    psnr, ssim = [], []
+    for lo in range(0, len(clean), batch):
+        a = tf.constant(clean[lo:lo + batch], tf.float32)
+        b = tf.constant(adv[lo:lo + batch], tf.float32)
+        psnr.append(tf.image.psnr(a, b, max_val=255.0).numpy())
+        ssim.append(tf.image.ssim(a, b, max_val=255.0, filter_size=SSIM_WINDOW).numpy()
+                    if measurable else np.full(len(a), np.nan, np.float32))
+    empty = np.zeros(0, np.float32)
+    return {"psnr": np.concatenate(psnr) if psnr else empty,
+            "ssim": np.concatenate(ssim) if ssim else empty}
 
 
 def delta_histograms(clean: np.ndarray, adv: np.ndarray, bound: int) -> dict:
@@ -49,7 +65,7 @@ def delta_histograms(clean: np.ndarray, adv: np.ndarray, bound: int) -> dict:
     Values beyond the bound (possible under L2 budgets) are folded into the end bins.
     """
     delta = np.clip(adv.astype(np.int32) - clean.astype(np.int32), -bound, bound)
-    names = ["gray"] if delta.shape[-1] == 1 else ["red", "green", "blue"][: delta.shape[-1]]
+    names = channel_names(delta.shape[-1])
     return {
         "values": list(range(-bound, bound + 1)),
         "channels": {
@@ -57,6 +73,36 @@ def delta_histograms(clean: np.ndarray, adv: np.ndarray, bound: int) -> dict:
             for c, name in enumerate(names)
         },
     }
+
+
+class DeltaHistogram:
+    """Per-channel counts of every pixel delta (-255..255), accumulated chunk by chunk so an
+    audit of any size needs one small array; ``result`` crops it to the deltas that occurred."""
+
+    def __init__(self, channels: int) -> None:
+        self.counts = np.zeros((channels, 511), np.int64)
+
+    def add(self, clean: np.ndarray, adv: np.ndarray) -> None:
+        delta = adv.astype(np.int32) - clean.astype(np.int32) + 255
+        for c in range(self.counts.shape[0]):
+            self.counts[c] += np.bincount(delta[..., c].ravel(), minlength=511)
+
+    def result(self, bound: int) -> dict:
+        """As ``delta_histograms`` with this bound: values beyond it fold into the end bins."""
+        names = channel_names(self.counts.shape[0])
+        lo, hi = 255 - bound, 255 + bound
+        channels = {}
+        for c, name in enumerate(names):
+            row = self.counts[c]
+            bins = row[lo:hi + 1].copy()
+            bins[0] += row[:lo].sum()
+            bins[-1] += row[hi + 1:].sum()
+            channels[name] = bins.tolist()
+        return {"values": list(range(-bound, bound + 1)), "channels": channels}
+
+
+def channel_names(channels: int) -> list[str]:
+    return ["gray"] if channels == 1 else ["red", "green", "blue"][:channels]
 
 
 def mean_abs_delta_map(clean: np.ndarray, adv: np.ndarray) -> np.ndarray:

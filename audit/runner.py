@@ -1,8 +1,11 @@
-"""One audit from photos to the ``results.json`` contract.
+"""One audit from photos to the ``results.json`` contract, streamed chunk by chunk.
 
 Order matters for trust: clean predictions, the attack, then every adversarial image is written
 as PNG, read back from disk and classified again, so a claimed flip is one a user can reproduce
-from the file. ``results.json`` is written before anything optional (the report) can fail.
+from the file. Each finished photo is appended to the journal (``results.jsonl``) right after
+its PNGs, so a crash loses nothing done and ``--resume`` continues; memory holds one chunk of
+photos at a time, whatever the number of photos. ``results.json`` is written before anything
+optional (the report) can fail; Ctrl-C writes the photos done so far as a partial results.json.
 """
 
 from __future__ import annotations
@@ -17,17 +20,22 @@ from pathlib import Path
 import numpy as np
 
 from . import results as contract
+from . import verdict as verdicts
 from .attacks import ATTACKS, Attack, Budget, Goal, RunSettings
-from .attacks.base import DEFAULT_QUERIES
+from .attacks.base import DEFAULT_QUERIES, grid_radius
 from .classifier import Classifier
-from .errors import UsageError
+from .errors import ImageError, Interrupted, UsageError
 from .formats import FORMATS
 from .images import Photo, Skipped, load_png, save_png
-from .metrics import delta_histograms, image_quality, perturbation_norms
-from .sweep import flip_curve, minimal_epsilon
+from .metrics import DeltaHistogram, image_quality, perturbation_norms
+from .results.journal import JOURNAL_NAME, Journal, Recorded
+from .sources import PhotoSource
+from .sweep import minimal_epsilon
 from .trust import trust_checks
 
 Progress = Callable[[str, int], Callable[[int, int], None] | None]
+Log = Callable[[str], None]
+TRUST_SAMPLE = 16
 
 
 @dataclass
@@ -49,6 +57,7 @@ class AuditConfig:
     early_stop: bool = True
     trust: bool = True
     jit_compile: bool = False
+    chunk_size: int = 256  # photos in memory at once
 
     @property
     def attack_impl(self) -> Attack:
@@ -58,7 +67,12 @@ class AuditConfig:
         return ATTACKS[self.attack]
 
     def budget(self) -> Budget:
-        return self.attack_impl.budget(self.eps, self.step, self.steps, self.norm, self.queries)
+        budget = self.attack_impl.budget(self.eps, self.step, self.steps, self.norm,
+                                         self.queries)
+        if grid_radius(budget) < 1:  # an audit that cannot change a pixel would report "held"
+            raise UsageError(f"--eps {self.eps:g} is under one count: no pixel on the 0..255 "
+                             "grid can change, so nothing could flip; give at least 1 (1/255)")
+        return budget
 
     def target_index(self, class_names: list[str]) -> int:
         if self.target is None:
@@ -66,6 +80,11 @@ class AuditConfig:
         if self.target not in class_names:
             raise UsageError(f"--target {self.target!r} is not one of {', '.join(class_names)}")
         return class_names.index(self.target)
+
+    def settings(self) -> RunSettings:
+        return RunSettings(loss=self.loss, batch_size=self.batch_size,
+                           early_stop=self.early_stop, seed=self.seed,
+                           jit_compile=self.jit_compile)
 
 
 def png_name(index: int, photo: Photo) -> str:
@@ -81,135 +100,284 @@ def _trust_budgets(config: AuditConfig, budget: Budget) -> list[float]:
     return [1, 2, 4]
 
 
-def run_audit(
-    classifier: Classifier,
-    photos: list[Photo],
-    skipped: list[Skipped],
-    config: AuditConfig,
-    out_dir: Path,
-    *,
-    model: contract.ModelInfo,
-    images_dir: str,
-    command_line: str,
-    progress: Progress | None = None,
-) -> dict:
-    """Attack every photo the model gets right (or whose label is unknown) and measure it all."""
-    started = time.perf_counter()
-    out_dir = Path(out_dir)
-    names = classifier.class_names
-    attack = config.attack_impl
-    budget = config.budget()
-    target_index = config.target_index(names)
-    settings = RunSettings(loss=config.loss, batch_size=config.batch_size,
-                           early_stop=config.early_stop, seed=config.seed,
-                           jit_compile=config.jit_compile)
-    early_stop = settings.early_stop and attack.early_stop
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64: a well-spread hash of each integer (numpy wraps uint64 arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
-    x0 = np.stack([p.pixels for p in photos]).astype(np.float32)
-    clean_probs = classifier.predict(x0, config.batch_size)
+
+def trust_sample(indices: list[int], seed: int, k: int = TRUST_SAMPLE) -> list[int]:
+    """The k photo indices with the smallest hash of (seed, index): a uniform sample that does
+    not depend on chunking, sharding or resuming."""
+    idx = np.asarray(sorted(indices), np.int64)
+    keys = _mix(idx ^ _mix(np.asarray([seed], np.int64))[0].astype(np.int64))
+    return sorted(int(i) for i in idx[np.argsort(keys, kind="stable")[:k]])
+
+
+@dataclass
+class _Context:
+    classifier: Classifier
+    attack: Attack
+    budget: Budget
+    settings: RunSettings
+    config: AuditConfig
+    out_dir: Path
+    target_index: int
+    histogram: DeltaHistogram
+
+
+def _audit_chunk(ctx: _Context, photos: list[tuple[int, Photo]], tick) -> tuple[list[dict],
+                                                                                dict]:
+    """Attack, re-check and measure one chunk of photos; rows in index order, and the cost."""
+    clf, names = ctx.classifier, ctx.classifier.class_names
+    index = np.array([i for i, _ in photos], np.int64)
+    x0 = np.stack([p.pixels for _, p in photos]).astype(np.float32)
+    clean_probs = clf.predict(x0, ctx.config.batch_size)
     clean_pred = clean_probs.argmax(axis=1)
-    true_index = np.array([names.index(p.label) if p.label in names else -1 for p in photos])
+    true_index = np.array([names.index(p.label) if p.label in names else -1 for _, p in photos])
     reference = np.where(true_index >= 0, true_index, clean_pred).astype(np.int32)
     to_attack = (true_index < 0) | (clean_pred == true_index)
-    if target_index >= 0:
-        to_attack &= reference != target_index
+    if ctx.target_index >= 0:
+        to_attack &= reference != ctx.target_index
     idx = np.flatnonzero(to_attack)
-    goal = Goal.of(reference[idx], target_index)
+    goal = Goal.of(reference[idx], ctx.target_index, ids=index[idx])
 
-    tick = progress("attacking", idx.size) if progress else None
-    attack_started = time.perf_counter()
-    result = attack.run(classifier, x0[idx], goal, budget, replace(settings, on_progress=tick))
-    attack_seconds = time.perf_counter() - attack_started
+    started = time.perf_counter()
+    result = ctx.attack.run(clf, x0[idx], goal, ctx.budget,
+                            replace(ctx.settings, on_progress=tick))
+    attack_seconds = time.perf_counter() - started
 
     # Deliverable check: write, re-read from disk, classify again.
-    names_on_disk = [png_name(int(i), photos[i]) for i in idx]
+    files = [png_name(int(index[k]), photos[k][1]) for k in idx]
     for k, i in enumerate(idx):
-        save_png(result.x[k].astype(np.uint8), out_dir / "adversarial" / names_on_disk[k])
-        save_png(x0[i].astype(np.uint8), out_dir / "clean" / names_on_disk[k])
-    channels = x0.shape[-1]
-    reloaded = np.stack([load_png(out_dir / "adversarial" / n, channels)
-                         for n in names_on_disk]) if idx.size \
-        else np.zeros((0, *x0.shape[1:]), np.uint8)
-    delivered_probs = classifier.predict(reloaded.astype(np.float32), config.batch_size)
+        save_png(result.x[k].astype(np.uint8), ctx.out_dir / "adversarial" / files[k])
+        save_png(x0[i].astype(np.uint8), ctx.out_dir / "clean" / files[k])
+    reloaded = np.stack([load_png(ctx.out_dir / "adversarial" / f, x0.shape[-1])
+                         for f in files]) if idx.size else np.zeros((0, *x0.shape[1:]), np.uint8)
+    delivered_probs = clf.predict(reloaded.astype(np.float32), ctx.config.batch_size)
 
     min_eps = np.zeros(idx.size, np.int64)
-    curve: list[dict] = []
-    sweep_evaluations = 0
-    if config.sweep and idx.size:
-        tick = progress("epsilon sweep", idx.size) if progress else None
-        min_eps, sweep_evaluations = minimal_epsilon(
-            classifier, x0[idx], goal, config.max_eps, replace(settings, on_progress=tick))
-        curve = flip_curve(min_eps, config.max_eps)
+    sweep_evals = 0
+    if ctx.config.sweep and idx.size:
+        min_eps, sweep_evals = minimal_epsilon(clf, x0[idx], goal, ctx.config.max_eps,
+                                               ctx.settings)
 
     flipped = goal.met(result.probs.argmax(axis=1))
     delivered = goal.met(delivered_probs.argmax(axis=1))
     norms = perturbation_norms(x0[idx], result.x)
-    quality = image_quality(x0[idx], result.x) if idx.size else {"psnr": [], "ssim": []}
+    quality = image_quality(x0[idx], result.x, ctx.config.batch_size)
+    ctx.histogram.add(x0[idx], result.x)
     position = {int(i): k for k, i in enumerate(idx)}
-    images = []
-    for i, photo in enumerate(photos):
-        ref = int(reference[i])
+    rows = []
+    for j, (i, photo) in enumerate(photos):
+        ref = int(reference[j])
         base = contract.clean_row(index=i, path=str(photo.path), true_label=photo.label,
                                   reference_label=names[ref],
-                                  clean_pred=names[int(clean_pred[i])],
-                                  clean_probs=clean_probs[i])
-        k = position.get(i)
+                                  clean_pred=names[int(clean_pred[j])],
+                                  clean_probs=clean_probs[j])
+        k = position.get(j)
         if k is None:
-            misclassified = true_index[i] >= 0 and clean_pred[i] != true_index[i]
-            images.append(contract.not_attacked_row(
+            misclassified = true_index[j] >= 0 and clean_pred[j] != true_index[j]
+            rows.append(contract.not_attacked_row(
                 base, "already misclassified" if misclassified else "already the target class"))
             continue
-        images.append(contract.attacked_row(
+        rows.append(contract.attacked_row(
             base, class_names=names, reference=ref, adv_probs=result.probs[k],
             delivered_probs=delivered_probs[k], flipped=flipped[k], delivered=delivered[k],
             steps=int(result.steps[k]), l0=norms["l0"][k], l2=norms["l2"][k],
             linf=norms["linf"][k], psnr=quality["psnr"][k], ssim=quality["ssim"][k],
-            min_eps=int(min_eps[k]) if config.sweep and min_eps[k] > 0 else None,
-            gradient_useless=bool(result.grad_useless[k]), file_name=names_on_disk[k]))
+            min_eps=int(min_eps[k]) if ctx.config.sweep and min_eps[k] > 0 else None,
+            gradient_useless=bool(result.grad_useless[k]), file_name=files[k],
+            grad_evals=int(result.grad_evals[k]), queries=int(result.queries[k]),
+            found_by=result.found_by[k] if flipped[k] else None))
+    cost = {"photos": len(photos), "attack_seconds": round(attack_seconds, 3),
+            "evaluations": result.total_grad_evals + result.total_queries,
+            "sweep_grad_evals": int(sweep_evals)}
+    return rows, cost
 
-    summary = contract.summarise(images, names)
-    bound = max(1, int(math.ceil(max([r["linf"] or 0 for r in images if r["attacked"]] or [1]))))
-    histograms = {"delta": delta_histograms(x0[idx], result.x, bound),
-                  **contract.row_histograms(images)}
 
-    trust = None
-    if config.trust and idx.size:
-        tick = progress("trust checks", 1) if progress else None
-        trust = trust_checks(classifier, x0[idx], goal, _trust_budgets(config, budget),
-                             settings, result.grad_useless)
-        if tick:
-            tick(0, 1)
+def _rebuild_histogram(ctx: _Context, rows: dict[int, dict]) -> None:
+    """Delta counts of photos a resumed audit did not attack itself, from their PNG pairs."""
+    channels = ctx.histogram.counts.shape[0]
+    for row in rows.values():
+        if row.get("attacked"):
+            clean = load_png(ctx.out_dir / row["clean_path"], channels)
+            adv = load_png(ctx.out_dir / row["adv_path"], channels)
+            ctx.histogram.add(clean[None], adv[None])
 
-    seconds = time.perf_counter() - started
-    evaluations = result.total_grad_evals + result.total_queries
-    n = idx.size
-    summary.update({
-        "n_skipped": len(skipped),
-        "seconds": round(seconds, 3),
-        "attack_seconds": round(attack_seconds, 3),
-        "img_steps_per_s": round(evaluations / attack_seconds, 3) if attack_seconds > 0 else None,
-        "grad_evals_per_image": round(result.total_grad_evals / n, 3) if n else 0.0,
-        "steps_per_image": round(int(result.steps.sum()) / n, 3) if n else 0.0,
-        "sweep_grad_evals_per_image": round(sweep_evaluations / n, 3)
-        if config.sweep and n else None,
-    })
-    manifest = contract.build_manifest(
-        model=model, command_line=command_line, images_dir=images_dir, attack=attack,
-        budget=budget, loss=attack.effective_loss(settings), target=config.target,
-        early_stop=early_stop, seed=config.seed,
-        sweep={"max_eps": config.max_eps, "schedule": "BIM, 1 count/step, "
-               "min(e+4, ceil(1.25e)) steps (Kurakin et al. 2017)"} if config.sweep else None,
-        class_names=names, input_scale=classifier.input_scale, batch_size=config.batch_size)
+
+def _trust(ctx: _Context, rows: list[dict]) -> dict | None:
+    attacked = {r["index"]: r for r in rows if r["attacked"]}
+    if not ctx.config.trust or not attacked:
+        return None
+    pick = trust_sample(list(attacked), ctx.config.seed)
+    names = ctx.classifier.class_names
+    channels = ctx.histogram.counts.shape[0]
+    x = np.stack([load_png(ctx.out_dir / attacked[i]["clean_path"], channels)
+                  for i in pick]).astype(np.float32)
+    goal = Goal.of([names.index(attacked[i]["reference_label"]) for i in pick],
+                   ctx.target_index, ids=np.array(pick))
+    useless = np.array([bool(r.get("gradient_useless")) for r in attacked.values()])
+    return trust_checks(ctx.classifier, x, goal, _trust_budgets(ctx.config, ctx.budget),
+                        ctx.settings, useless, sample=len(pick), attack=ctx.attack,
+                        budget=ctx.budget)
+
+
+def _assemble(ctx: _Context, rows: dict[int, dict], skipped: dict[int, dict],
+              costs: list[dict], *, manifest: dict, started: float, pending: int,
+              trust: bool) -> dict:
+    images = [rows[i] for i in sorted(rows)]
+    summary = contract.run_summary(
+        images, ctx.classifier.class_names, n_skipped=len(skipped), pending=pending,
+        seconds=time.perf_counter() - started,
+        attack_seconds=sum(c.get("attack_seconds", 0.0) for c in costs),
+        evaluations=sum(c.get("evaluations", 0) for c in costs),
+        sweep_grad_evals=sum(c.get("sweep_grad_evals", 0) for c in costs)
+        if ctx.config.sweep else None)
     results = {
         "schema_version": contract.SCHEMA_VERSION,
         "manifest": manifest,
         "summary": summary,
         "images": images,
-        "histograms": histograms,
-        "curve": curve,
-        "trust": trust,
-        "skipped": [asdict(s) for s in skipped],
+        "histograms": {"delta": ctx.histogram.result(contract.delta_bound(images)),
+                       **contract.row_histograms(images)},
+        "curve": contract.min_eps_curve(images, ctx.config.max_eps)
+        if ctx.config.sweep and summary["n_attacked"] else [],
+        "trust": _trust(ctx, images) if trust else None,
+        "skipped": [{"path": skipped[i]["path"], "reason": skipped[i]["reason"]}
+                    for i in sorted(skipped)],
     }
+    verdicts.record(results)
+    return results
+
+
+class _HeldLog:
+    """Skip messages wait until a first photo is readable: when none is, the user gets one
+    error line naming the first skip instead of a screen of them."""
+
+    def __init__(self, log: Log | None, release: bool) -> None:
+        self.log, self.held, self.released = log, [], release
+
+    def say(self, message: str) -> None:
+        if self.log is None:
+            return
+        if self.released:
+            self.log(message)
+        else:
+            self.held.append(message)
+
+    def release(self) -> None:
+        if not self.released and self.log is not None:
+            for message in self.held:
+                self.log(message)
+        self.released, self.held = True, []
+
+
+def run_audit(
+    classifier: Classifier,
+    source: PhotoSource,
+    config: AuditConfig,
+    out_dir: Path,
+    *,
+    model: contract.ModelInfo,
+    command_line: str,
+    resume: bool = False,
+    progress: Progress | None = None,
+    log: Log | None = None,
+) -> dict:
+    """Attack every photo the model gets right (or whose label is unknown) and measure it all.
+
+    ``out_dir`` must have been prepared (``audit.outdir.prepare_out_dir``); with ``resume`` the
+    journal there is continued.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    names = classifier.class_names
+    attack = config.attack_impl
+    budget = config.budget()
+    settings = config.settings()
+    ctx = _Context(classifier, attack, budget, settings, config, out_dir,
+                   config.target_index(names), DeltaHistogram(classifier.channels))
+    loss = attack.effective_loss(settings)
+    early_stop = settings.early_stop and attack.early_stop
+    sweep = {"max_eps": config.max_eps, "schedule": "BIM, 1 count/step, "
+             "min(e+4, ceil(1.25e)) steps (Kurakin et al. 2017)"} if config.sweep else None
+    manifest = contract.build_manifest(
+        model=model, command_line=command_line, images_dir=source.description, attack=attack,
+        budget=budget, loss=loss, target=config.target, early_stop=early_stop,
+        seed=config.seed, sweep=sweep, class_names=names, input_scale=classifier.input_scale,
+        batch_size=config.batch_size,
+        shard={"index": source.shard_of[0] + 1, "count": source.shard_of[1],
+               "inputs": source.n_all, "first": source.indices[0] if source.indices else None,
+               "end": source.indices[-1] + 1 if source.indices else None}
+        if source.shard_of else None)
+    fingerprint = {
+        "model_sha256": model.sha256, "class_names": list(names),
+        "input_scale": classifier.input_scale, "attack": attack.name,
+        "budget": contract.budget_record(budget), "loss": loss, "target": config.target,
+        "early_stop": early_stop, "seed": config.seed, "sweep": sweep,
+        "inputs": source.fingerprint(), "indices": [source.indices[0], source.indices[-1],
+                                                    len(source.indices)]
+        if source.indices else [],
+    }
+    journal = Journal(out_dir / JOURNAL_NAME)
+    done: Recorded = journal.resume(fingerprint) if resume else journal.start(fingerprint)
+    rows, skipped, costs = done.rows, done.skipped, done.costs
+    if rows:
+        _rebuild_histogram(ctx, rows)
+    todo = [i for i in source.indices if i not in rows and i not in skipped]
+    tick = progress("attacking", len(todo)) if progress and todo else None
+    size, channels = classifier.input_size, classifier.channels
+    skips = _HeldLog(log, release=bool(rows))
+    try:
+        for lo in range(0, len(todo), config.chunk_size):
+            photos: list[tuple[int, Photo]] = []
+            for i in todo[lo:lo + config.chunk_size]:
+                got = source.read(i, size, channels)
+                if isinstance(got, Skipped):
+                    skipped[i] = {"index": i, **asdict(got)}
+                    journal.skipped(skipped[i])
+                    skips.say(f"skipped {got.path}: {got.reason}")
+                else:
+                    photos.append((i, got))
+                    skips.release()
+            new_rows: list[dict] = []
+            if photos:
+                new_rows, cost = _audit_chunk(ctx, photos, tick)
+                for row in new_rows:
+                    rows[row["index"]] = row
+                    journal.row(row)
+                costs.append(cost)
+                journal.cost(cost)
+            if tick:  # the attack ticked its own photos; count the rest of the chunk here
+                tick(0, len(todo[lo:lo + config.chunk_size]) - sum(r["attacked"]
+                                                                   for r in new_rows))
+            journal.flush()
+    except KeyboardInterrupt:
+        journal.close()
+        pending = len([i for i in source.indices if i not in rows and i not in skipped])
+        results = _assemble(ctx, rows, skipped, costs, manifest=manifest, started=started,
+                            pending=pending, trust=False)
+        for name in ("json", "csv"):
+            FORMATS[name].write(results, out_dir=out_dir)
+        raise Interrupted(f"interrupted: {len(rows)} of {len(source.indices)} photos done, "
+                          f"partial results in {out_dir / 'results.json'}; continue with the "
+                          "same command and --resume") from None
+    journal.close()
+    if not rows:
+        journal.path.unlink()  # nothing was audited: leave no earlier audit behind
+        first = next(iter(skipped.values()), None)
+        raise ImageError(f"no readable photos in {source.description} ({len(skipped)} files "
+                         f"skipped" + (f", first: {first['path']}: {first['reason']}" if first
+                                       else "") + "); put JPEG/PNG photos there")
+    if log and not any(r["attacked"] for r in rows.values()):
+        log("nothing to attack: every photo is misclassified already (or already the target "
+            "class); the results record clean accuracy only")
+    results = _assemble(ctx, rows, skipped, costs, manifest=manifest, started=started,
+                        pending=0, trust=True)
     for name in ("json", "csv"):
         FORMATS[name].write(results, out_dir=out_dir)
     return results

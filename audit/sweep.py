@@ -74,12 +74,3 @@ def minimal_epsilon(
         result[lo : lo + len(xc)] = found
     return result, evaluations
 
-
-def flip_curve(min_eps: np.ndarray, max_eps: int) -> list[dict]:
-    """Share of attacked images flipped by some budget <= e, for e = 0..max_eps."""
-    n = max(1, len(min_eps))
-    flipped = min_eps > 0
-    return [
-        {"eps": e, "flip_rate": float(np.sum(flipped & (min_eps <= e)) / n)}
-        for e in range(0, max_eps + 1)
-    ]

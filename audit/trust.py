@@ -8,13 +8,17 @@ that fall as the budget grows.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
 
-from .attacks import ATTACKS, AttackResult, Goal, RunSettings
+from .attacks import ATTACKS, Attack, AttackResult, Budget, Goal, RunSettings
 from .classifier import Classifier
+from .planted import PlantedClassifier, plant
 from .sweep import kurakin_steps
+
+UNIT_TEST_PASS = 0.9  # share of planted adversarials the attack must find
 
 
 def _bim_on_sample(classifier: Classifier, x0: np.ndarray, goal: Goal, eps: float, steps: int,
@@ -30,9 +34,39 @@ def never_falls(rates: list[dict]) -> bool:
     return all(a["flip_rate"] <= b["flip_rate"] + 1e-12 for a, b in pairs)
 
 
+def attack_unit_test(classifier: Classifier, x: np.ndarray, goal: Goal, attack: Attack,
+                     budget: Budget, settings: RunSettings) -> dict:
+    """Run the audit's own attack on the model with planted adversarials (``audit.planted``)
+    and report the share it finds: near all means the attack is strong enough on this model."""
+    reach = budget.eps if math.isfinite(budget.eps) else budget.step * budget.steps
+    p = plant(classifier, x, eps=reach, norm=budget.norm, ids=goal.ids, seed=settings.seed,
+              batch_size=settings.batch_size)
+    n, usable = len(x), int(p.usable.sum())
+    name = "attack finds planted adversarials"
+    if usable == 0:
+        return {"name": name, "status": "warn", "value": None,
+                "detail": "the model's output did not move at any tried corner of the budget, so "
+                "no adversarial could be planted: the attack's strength on this model is untested"}
+    keep = np.flatnonzero(p.usable)
+    planted = Goal.of(np.zeros(usable, np.int32), -1, ids=goal.ids[keep],
+                      extra={"plant_w": p.w[keep], "plant_c": p.c[keep]})
+    found = attack.run(PlantedClassifier(classifier), x[keep], planted, budget, settings)
+    share = float(np.mean(found.success))
+    ok = share >= UNIT_TEST_PASS and usable == n
+    return {
+        "name": name, "status": "pass" if ok else "warn", "value": share,
+        "detail": f"on the model with a known adversarial planted inside the budget for "
+        f"{usable} of {n} sampled images, the audit's attack ({attack.name}) found "
+        f"{share:.0%}" + ("" if ok else ": the attack is too weak for this model, so images it "
+                          "did not flip may still be vulnerable"),
+    }
+
+
 def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values: list[float],
-                 settings: RunSettings, grad_useless: np.ndarray, *, sample: int = 16) -> dict:
-    """Run the checks on up to ``sample`` attacked images; ``grad_useless`` covers all of them."""
+                 settings: RunSettings, grad_useless: np.ndarray, *, sample: int = 16,
+                 attack: Attack | None = None, budget: Budget | None = None) -> dict:
+    """Run the checks on up to ``sample`` attacked images; ``grad_useless`` covers all of them.
+    With the audit's ``attack`` and ``budget``, the attack unit test runs too."""
     rng = np.random.default_rng(settings.seed)
     pick = np.sort(rng.permutation(len(x0))[:sample])
     xs = x0[pick].astype(np.float32)
@@ -85,4 +119,6 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
         "detail": f"{useless:.0%} of attacked images had an all-zero or non-finite gradient"
         + ("" if useless == 0 else ": sign-gradient attacks are blind on those images"),
     })
+    if attack is not None and budget is not None:
+        checks.append(attack_unit_test(classifier, xs, gs, attack, budget, settings))
     return {"sample_size": int(len(xs)), "checks": checks}

@@ -1,56 +1,144 @@
-"""The verdict an audit reaches, and the CI gate on it.
+"""The verdict an audit reaches, its reasons, and the CI gate on it.
 
 The verdict is the product: the first thing a reviewer reads and what a CI job gates on. It is
-computed from the results alone (summary, manifest, trust checks), so ``advaudit report`` on a
-saved results.json shows the same verdict the audit printed.
+part of the results contract (``summary.verdict`` and ``summary.verdict_reasons``), computed
+from the results alone, so a merged or re-rendered audit states the same verdict.
+
+* ``not_robust`` (red): more than ``ROBUST_MAX_FLIP`` of the attacked images flip, counting only
+  flips that reproduce from their saved PNG. No trust check can undo a flip that reproduces.
+* ``robust`` (green): at most that share flips, *and* the evidence is strong: a strong attack
+  configuration ran (``auto``), every trust check passed (gradients informative, a large budget
+  flips nearly everything, no flips at eps=0, rates grow with the budget, the attack finds
+  planted adversarials), the gradient-free Square attack found nothing the gradient attacks
+  missed, and enough images were attacked for the 95% upper bound on the flip rate to stay
+  under ``MAX_UPPER_BOUND``.
+* ``inconclusive`` (amber): otherwise. A weak attack or a masked gradient never produces a
+  green verdict; the reasons say what evidence is missing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .formatting import ci, counts, fixed, num, pct
+from .metrics import wilson_interval
 
-# Flip-rate thresholds for the verdict colour. An attack can show weakness, never prove
-# robustness, so green only says this attack at this budget rarely worked.
-RED_AT = 0.25
-AMBER_AT = 0.05
+VERDICTS = ("not_robust", "robust", "inconclusive")
+LEVELS = {"not_robust": "red", "robust": "green", "inconclusive": "amber"}
+ROBUST_MAX_FLIP = 0.05  # a model holds at a budget when at most this share of images flips
+MAX_UPPER_BOUND = 0.10  # ... with the 95% upper bound on that share no higher than this
+STRONG_ATTACKS = ("auto",)  # configurations strong enough to call a model robust
+GRADIENT_FREE = ("square",)  # attacks that need no gradient: masking cannot hide from them
+
+
+def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
+           ) -> tuple[str, list[str]]:
+    """The verdict and the reasons for it, each reason one sentence a reviewer can act on."""
+    n = int(num(summary.get("n_attacked")) or 0)
+    if summary.get("partial"):
+        return "inconclusive", [f"the audit is partial: {summary.get('n_pending')} photos were "
+                                "not attacked yet; finish it with --resume"]
+    if n == 0:
+        return "inconclusive", ["no image was attacked (none was classified correctly), so "
+                                "there is no evidence either way"]
+    attack = str(manifest.get("attack") or "?")
+    rate = num(summary.get("deliverable_flip_rate"))
+    rate = num(summary.get("flip_rate")) if rate is None else rate
+    if rate is not None and rate > ROBUST_MAX_FLIP:
+        return "not_robust", [f"{pct(rate)} of the {n} attacked images flip (more than "
+                              f"{ROBUST_MAX_FLIP:.0%}), each flip reproduced from its saved PNG"]
+    doubts = []
+    if attack not in STRONG_ATTACKS:
+        doubts.append(f"the attack ({attack}) is not a strong configuration: a model that holds "
+                      "against it may still fall to a stronger one; run --attack auto")
+    if trust is None:
+        doubts.append("the trust checks did not run (--no-trust), so gradient masking was not "
+                      "looked for")
+    else:
+        for check in trust.get("checks") or []:
+            if check.get("status") != "pass":
+                doubts.append(f"trust check '{check.get('name')}' warns: {check.get('detail')}")
+    missed = [r for r in images if r.get("attacked") and r.get("flipped")
+              and r.get("found_by") in GRADIENT_FREE]
+    if missed:
+        doubts.append(f"the gradient-free Square attack flipped {len(missed)} images the "
+                      "gradient attacks missed: the gradients are masked or misleading, so "
+                      "more images may fall to a stronger gradient-free attack")
+    in_memory = num(summary.get("flip_rate"))
+    if rate is not None and in_memory is not None and in_memory > rate:
+        lost = round((in_memory - rate) * n)
+        doubts.append(f"{lost} flips found in memory did not reproduce from their saved PNG: "
+                      "the model is not deterministic or the files were altered")
+    upper = wilson_interval(round((rate or 0.0) * n), n)[1]
+    if upper > MAX_UPPER_BOUND:
+        doubts.append(f"too few images: with {n} attacked, the flip rate's 95% interval reaches "
+                      f"{pct(upper)} (about 35 attacked images are needed to bound it under "
+                      f"{MAX_UPPER_BOUND:.0%})")
+    if doubts:
+        return "inconclusive", doubts
+    return "robust", [f"{pct(rate)} of the {n} attacked images flip under the strong "
+                      f"'{attack}' configuration, and every trust check passes"]
+
+
+def record(results: dict) -> None:
+    """Write the verdict into ``results['summary']`` (the contract's place for it)."""
+    verdict_name, reasons = assess(results["manifest"], results["summary"],
+                                   results.get("trust"), results.get("images") or [])
+    results["summary"]["verdict"] = verdict_name
+    results["summary"]["verdict_reasons"] = reasons
 
 
 @dataclass
 class Verdict:
-    level: str  # red / amber / green / grey: a CSS class
+    """The verdict as shown: a colour (a CSS class), a title, a note and the reasons."""
+
+    name: str
+    level: str  # red / amber / green: a CSS class
     title: str
     note: str
+    reasons: list[str] = field(default_factory=list)
 
 
-def verdict(manifest: dict, summary: dict, trust: dict | None) -> Verdict:
-    """Traffic light on the flip rate, with the caveat each colour needs."""
-    rate = num(summary.get("flip_rate"))
+def verdict(manifest: dict, summary: dict, trust: dict | None,
+            images: list[dict] | None = None) -> Verdict:
+    """The verdict recorded in the summary (or assessed now, for an older results.json)."""
+    name = summary.get("verdict")
+    reasons = summary.get("verdict_reasons")
+    if name not in VERDICTS or not isinstance(reasons, list):
+        name, reasons = assess(manifest, summary, trust, images or [])
+    reasons = [str(r) for r in reasons]
     b = manifest.get("budget") or {}
+    at = counts(b.get("eps")) if b.get("norm") != "l2" else f"L2 {fixed(b.get('eps'), 0)}"
     attack = str(manifest.get("attack") or "attack").upper()
-    at = f"{counts(b.get('eps'))}" if b.get("norm") != "l2" else f"L2 {fixed(b.get('eps'), 0)}"
-    warns = [c for c in (trust or {}).get("checks") or [] if c.get("status") != "pass"]
-    caveat = " Trust checks warn: read them before relying on these numbers." if warns else ""
-    if rate is None or not num(summary.get("n_attacked")):
-        return Verdict("grey", "No verdict", "Nothing was attacked." + caveat)
-    here = f"here {pct(rate)}, 95% CI {ci(summary.get('flip_rate_ci95'))}"
-    if rate >= RED_AT:
-        return Verdict("red", f"Not robust at {at}",
-                       f"{attack} flips at least {RED_AT:.0%} of the attacked images ({here})."
-                       + caveat)
-    if rate >= AMBER_AT:
-        return Verdict("amber", f"Fragile at {at}",
-                       f"{attack} flips between {AMBER_AT:.0%} and {RED_AT:.0%} of the attacked "
-                       f"images ({here})." + caveat)
-    return Verdict("green", f"Held at {at}",
-                   f"{attack} flips under {AMBER_AT:.0%} of the attacked images ({here}); a "
-                   "stronger attack or a larger budget may still succeed." + caveat)
+    rate = num(summary.get("flip_rate"))
+    here = f"{pct(rate)} flipped, 95% CI {ci(summary.get('flip_rate_ci95'))}"
+    if name == "not_robust":
+        warns = [c for c in (trust or {}).get("checks") or [] if c.get("status") != "pass"]
+        caveat = (" Trust checks warn: the attack may be held back, so the true flip rate may "
+                  "be higher." if warns else "")
+        return Verdict(name, "red", f"Not robust at {at}",
+                       f"{attack} flips {here}; every flip counted reproduces from its saved "
+                       "PNG." + caveat, reasons)
+    if name == "robust":
+        return Verdict(name, "green", f"Robust at {at}",
+                       f"{attack} flips {here}, and every trust check passes. Robust means: "
+                       "against these attacks, at this budget, on these images.", reasons)
+    if not num(summary.get("n_attacked")):
+        return Verdict(name, "amber", "Inconclusive: nothing was attacked",
+                       "No image was attacked, so there is no evidence either way.", reasons)
+    return Verdict(name, "amber", f"Inconclusive at {at}",
+                   f"{attack} flips {here}, but the evidence cannot support calling the model "
+                   "robust:", reasons)
 
 
-def gate(summary: dict, fail_above: float | None) -> str | None:
+def gate(summary: dict, fail_above: float | None, fail_on_inconclusive: bool = False
+         ) -> str | None:
     """Why a CI gate fails (one line), or None when it passes."""
     rate = num(summary.get("flip_rate"))
     if fail_above is not None and rate is not None and rate > fail_above:
         return f"flip rate {rate:.1%} exceeds --fail-above {fail_above:.1%}"
+    if fail_on_inconclusive and summary.get("verdict") == "inconclusive":
+        reasons = summary.get("verdict_reasons") or []
+        return "the verdict is inconclusive (--fail-on-inconclusive)" + (
+            f": {reasons[0]}" if reasons else "")
     return None

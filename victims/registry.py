@@ -26,7 +26,11 @@ def cache_dir() -> Path:
     """``$ADVAUDIT_CACHE``, else the platform's user cache folder."""
     env = os.environ.get("ADVAUDIT_CACHE")
     if env:
-        return Path(env).expanduser()
+        path = Path(env).expanduser()
+        if path.exists() and not path.is_dir():
+            raise VictimError(f"ADVAUDIT_CACHE={env} is a file, not a folder: point it at a "
+                              "folder (it is created if missing) or unset it")
+        return path
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("advaudit"))
@@ -79,7 +83,14 @@ def verify_recorded_hash(path: Path) -> None:
     record = recorded_hash_file(path)
     if not record.exists():
         return
-    expected = json.loads(record.read_text())["sha256"]
+    try:
+        expected = json.loads(record.read_text())["sha256"]
+        if not (isinstance(expected, str) and len(expected) == 64):
+            raise ValueError("no SHA-256 in it")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not the JSON record advaudit wrote"
+        raise VictimError(f"the hash record {record} is corrupt ({reason}): delete it and "
+                          f"{path}, then run 'advaudit victims fetch' again") from None
     actual = sha256_of(path)
     if actual != expected:
         raise VictimError(

@@ -52,21 +52,34 @@ def grid_radius(budget: Budget) -> float:
 @dataclass(frozen=True)
 class Goal:
     """Per sample: the class to move away from (``label``) and, when >= 0, the class to reach
-    (``target``); -1 means untargeted."""
+    (``target``); -1 means untargeted. ``ids`` name the samples: every random draw an attack
+    makes for a sample depends only on (seed, id), so results do not depend on how samples are
+    batched, chunked, sharded or resumed."""
 
     label: np.ndarray
     target: np.ndarray
+    ids: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # more per-sample constants
 
     @classmethod
-    def of(cls, label: np.ndarray, target: int | np.ndarray = -1) -> Goal:
+    def of(cls, label: np.ndarray, target: int | np.ndarray = -1,
+           ids: np.ndarray | None = None, extra: dict[str, np.ndarray] | None = None) -> Goal:
         label = np.asarray(label, np.int32)
-        return cls(label, np.broadcast_to(np.asarray(target, np.int32), label.shape).copy())
+        ids = np.arange(len(label), dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
+        return cls(label, np.broadcast_to(np.asarray(target, np.int32), label.shape).copy(), ids,
+                   dict(extra or {}))
 
     def take(self, idx: np.ndarray) -> Goal:
-        return Goal(self.label[idx], self.target[idx])
+        return Goal(self.label[idx], self.target[idx], self.ids[idx],
+                    {k: v[idx] for k, v in self.extra.items()})
+
+    def rngs(self, seed: int) -> list[np.random.Generator]:
+        """One generator per sample, keyed by (seed, id)."""
+        return [np.random.default_rng([seed, int(i)]) for i in self.ids]
 
     def consts(self) -> dict[str, np.ndarray]:
-        return {"label": self.label, "target": self.target}
+        """What the attack's compiled step sees per sample (``classifier.logits`` gets it too)."""
+        return {"label": self.label, "target": self.target, **self.extra}
 
     def met(self, pred: np.ndarray) -> np.ndarray:
         """Whether predicted classes meet the goal: the target reached, or the label left."""

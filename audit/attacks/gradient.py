@@ -16,14 +16,14 @@ import tensorflow as tf
 from .. import engine
 from ..classifier import Classifier
 from ..losses import attack_loss, succeeded
-from .base import DEFAULT_RUN, Attack, AttackResult, Budget, grid_radius
+from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal, grid_radius
 
 
 def objective(classifier: Classifier, loss: str) -> engine.Objective:
     """The loss to minimise, with the class probabilities from the same forward pass."""
 
     def f(x, consts):
-        logits = classifier.logits(x)
+        logits = classifier.logits(x, consts)
         values = attack_loss(loss, logits, consts["label"], consts["target"])
         return values, {"probs": tf.nn.softmax(logits, axis=-1)}
 
@@ -40,6 +40,18 @@ def grid_projection(norm: str) -> engine.Projection:
     return engine.compose(ball, engine.box(0.0, 255.0), engine.pixel_grid(l2_radius=norm == "l2"))
 
 
+def random_delta(shape: tuple[int, ...], budget: Budget, rng: np.random.Generator
+                 ) -> np.ndarray:
+    """A uniform random perturbation inside the budget's ball, on the integer grid."""
+    if budget.norm == "l2":
+        direction = rng.standard_normal(shape)
+        direction /= max(np.linalg.norm(direction), 1e-12)
+        radius = budget.eps * rng.uniform() ** (1.0 / direction.size)
+        return np.trunc(direction * radius).astype(np.float32)
+    e = int(math.floor(budget.eps + 1e-6))
+    return rng.integers(-e, e + 1, size=shape).astype(np.float32)
+
+
 class GradientAttack(Attack):
     """An attack that is one ``Descent``: subclasses implement ``rule``."""
 
@@ -48,21 +60,14 @@ class GradientAttack(Attack):
     def rule(self, budget: Budget) -> engine.StepRule:
         raise NotImplementedError
 
-    def start(self, x0: np.ndarray, budget: Budget, rng: np.random.Generator) -> np.ndarray:
-        """Clean images, or with ``random_start`` a uniform point of the ball on the grid."""
+    def start(self, x0: np.ndarray, budget: Budget, goal: Goal, seed: int) -> np.ndarray:
+        """Clean images, or with ``random_start`` a uniform point of the ball on the grid,
+        drawn per image from (seed, image id)."""
         x0 = x0.astype(np.float32)
         if not self.random_start or budget.eps == 0:
             return x0.copy()
-        if budget.norm == "l2":
-            d = x0[0].size
-            direction = rng.standard_normal(x0.shape).astype(np.float32)
-            per_image = (-1, *[1] * (x0.ndim - 1))
-            direction /= np.linalg.norm(direction.reshape(len(x0), -1), axis=1).reshape(per_image)
-            radius = budget.eps * rng.uniform(size=len(x0)) ** (1.0 / d)
-            delta = np.trunc(direction * radius.reshape(per_image))
-        else:
-            e = int(math.floor(budget.eps))
-            delta = rng.integers(-e, e + 1, size=x0.shape).astype(np.float32)
+        delta = np.stack([random_delta(x.shape, budget, rng) for x, rng in
+                          zip(x0, goal.rngs(seed), strict=True)]) if len(x0) else x0
         return np.clip(x0 + delta, 0, 255)
 
     def descent(self, classifier: Classifier, budget: Budget, loss: str,
@@ -83,7 +88,7 @@ class GradientAttack(Attack):
     def run(self, classifier, x0, goal, budget, settings=DEFAULT_RUN, *, x_start=None):
         x0 = np.asarray(x0, np.float32)
         if x_start is None:
-            x_start = self.start(x0, budget, np.random.default_rng(settings.seed))
+            x_start = self.start(x0, budget, goal, settings.seed)
         program = self.descent(classifier, budget, self.effective_loss(settings),
                                settings.jit_compile)
         n = len(x0)

@@ -1,9 +1,10 @@
 """The ``advaudit`` command line: the one place that imports click, the victims and the demos,
 and the one place that turns exceptions into messages and exit codes.
 
-Exit codes a CI job can rely on: 0 done, 1 a gate failed (``--fail-above``), 2 a usage or input
-error (one line naming the file or option and the fix), 3 an internal error (one line plus the
-path of a saved traceback), 130 interrupted.
+Exit codes a CI job can rely on: 0 done, 1 a gate failed (``audit --fail-above``, or ``compare``
+found robustness regressed beyond ``--tolerance``), 2 a usage or input error (one line naming
+the file or option and the fix), 3 an internal error (one line plus the path of a saved
+traceback), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import traceback
 
 import click
 
-from .. import __version__
 from ..quiet import import_tensorflow_quietly
+from ..version import __version__
 
 import_tensorflow_quietly()
 
@@ -55,8 +56,8 @@ class AdvauditGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit,
                 click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+        except KeyboardInterrupt as exc:
+            click.echo(str(exc) or "interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
             log = save_traceback()
@@ -73,9 +74,11 @@ def main() -> None:
 
 from .audit_cmd import audit  # noqa: E402
 from .bench_cmd import bench  # noqa: E402
+from .compare_cmd import compare  # noqa: E402
 from .demo_cmd import demo  # noqa: E402
+from .merge_cmd import merge  # noqa: E402
 from .report_cmd import report  # noqa: E402
 from .victims_cmd import victims  # noqa: E402
 
-for command in (audit, report, bench, victims, demo):
+for command in (audit, report, compare, merge, bench, victims, demo):
     main.add_command(command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import click
 from ..attacks import ATTACKS, Attack
 from ..attacks.base import DEFAULT_QUERIES, NORMS
 from ..losses import LOSSES
-from .options import COUNTS, progress_factory
+from .options import COUNTS, LABELS, ci_output_options, progress_factory, write_ci_outputs
 
 EXIT_GATE = 1
 
@@ -25,6 +26,16 @@ def _steps_help() -> str:
     common = Attack.default_steps
     others = "; ".join(f"{', '.join(names)}: {n}" for n, names in by_value.items() if n != common)
     return f"Iterations per image [default: {common}" + (f"; {others}]" if others else "]")
+
+
+def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
+    """``--shard 2/8``: the second of eight slices (1-based on the command line)."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", value)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise click.BadParameter(f"{value!r} is not a shard: give I/N with 1 <= I <= N (2/8)")
+    return int(match[1]) - 1, int(match[2])
 
 
 @click.command()
@@ -52,8 +63,18 @@ def _steps_help() -> str:
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("advaudit-report"),
               show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an earlier audit in --out.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted audit in --out (same command otherwise).")
+@click.option("--shard", callback=parse_shard, metavar="I/N",
+              help="Audit only the I-th of N equal slices of the sorted photos (cluster jobs; "
+                   "join them with 'advaudit merge').")
+@click.option("--chunk-size", type=click.IntRange(1), default=256, show_default=True,
+              help="Photos held in memory at once.")
 @click.option("--fail-above", type=click.FloatRange(0, 1),
               help="Exit 1 when the flip rate exceeds this (CI gate).")
+@click.option("--fail-on-inconclusive", is_flag=True,
+              help="Exit 1 when the verdict is inconclusive (weak attack, masking signs).")
 @click.option("--no-early-stop", is_flag=True, help="Step every image for all --steps.")
 @click.option("--no-trust", is_flag=True, help="Skip the trust checks.")
 @click.option("--no-report", is_flag=True, help="Write results only, no report.html.")
@@ -62,70 +83,61 @@ def _steps_help() -> str:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as one JSON object instead of the table.")
 @click.option("--weights", type=click.Path(), help="Weights file for a named victim.")
-@click.option("--labels", help="Class names in output order, comma-separated (cat,dog).")
+@click.option("--labels", type=LABELS,
+              help="Class names in output order, comma-separated (cat,dog).")
+@click.option("--output", "output_name", metavar="NAME",
+              help="The output (head) to attack in a model with several outputs.")
+@click.option("--binary-logit", is_flag=True,
+              help="MODEL's single linear output is the logit of a binary classifier.")
 @click.option("--input-scale", type=click.Choice(["1", "255"]),
               help="What the model expects for a white pixel.")
-@click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers / custom code in MODEL.")
+@click.option("--unsafe-load", is_flag=True,
+              help="Trust MODEL: allow Lambda layers, custom code, TFSMLayer and SavedModel "
+                   "graphs that touch files or run Python.")
 @click.option("--jit", is_flag=True, help="Compile the attack step with XLA.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
+@ci_output_options
 def audit(model, images, attack, eps, step, steps, queries, norm, loss, target, sweep, max_eps,
-          batch_size, seed, out, fail_above, no_early_stop, no_trust, no_report, max_cards,
-          as_json, weights, labels, input_scale, unsafe_load, jit, verbose) -> None:
-    """Attack MODEL (a path or victim name; default catdog-mini) and measure how often it flips.
+          batch_size, seed, out, overwrite, resume, shard, chunk_size, fail_above,
+          fail_on_inconclusive, no_early_stop,
+          no_trust, no_report, max_cards, as_json, weights, labels, output_name, binary_logit,
+          input_scale, unsafe_load, jit, verbose, junit_xml, markdown) -> None:
+    """Attack MODEL (a path, hf://owner/repo[@revision] or a victim name; default catdog-mini)
+    and measure how often it flips.
 
-    Writes results.json, results.csv, adversarial/*.png and report.html into --out.
+    Writes results.json, results.jsonl, results.csv, adversarial/*.png and report.html into
+    --out.
     """
-    from victims.loading import load_victim
-    from victims.preflight import preflight
-    from victims.registry import SAMPLES_DIR
-
-    from ..errors import ModelError
-    from ..formats import FORMATS
+    from ..api import run
     from ..formats.console import summary_json, summary_table
-    from ..images import load_photos
-    from ..results import ModelInfo
-    from ..runner import AuditConfig, run_audit
+    from ..runner import AuditConfig
     from ..verdict import gate
 
     config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, queries=queries,
                          norm=norm, loss=loss,
                          target=target, sweep=sweep, max_eps=max_eps, batch_size=batch_size,
                          seed=seed, early_stop=not no_early_stop, trust=not no_trust,
-                         jit_compile=jit)
-    config.budget()  # a bad budget or norm fails here, before any model is loaded
-    label_list = [s.strip() for s in labels.split(",")] if labels else None
-    victim = load_victim(model, weights, label_list,
-                         float(input_scale) if input_scale else None, unsafe_load)
-    clf = victim.classifier
-    findings = preflight(clf, bool(label_list), seed)
-    for f in findings:
-        if verbose or f["status"] != "ok":
-            click.echo(f"preflight {f['check']}: {f['status']}: {f['detail']}", err=True)
-    if any(f["status"] == "fail" for f in findings):
-        failed = ", ".join(f["check"] for f in findings if f["status"] == "fail")
-        raise ModelError(f"{victim.path}: preflight failed ({failed}); see the lines above")
-    config.target_index(clf.class_names)
+                         jit_compile=jit, chunk_size=chunk_size)
+    label_list = labels or None
 
-    image_dir = images or SAMPLES_DIR
-    photos, skipped = load_photos(image_dir, clf.input_size, clf.channels)
-    for s in skipped:
-        click.echo(f"skipped {s.path}: {s.reason}", err=True)
+    def log(message: str) -> None:
+        if verbose or not message.startswith("preflight") or ": ok:" not in message:
+            click.echo(message, err=True)
 
-    results = run_audit(
-        clf, photos, skipped, config, out,
-        model=ModelInfo(victim.name, victim.path, victim.sha256, findings),
-        images_dir=str(image_dir), command_line=shlex.join(["advaudit", *sys.argv[1:]]),
-        progress=progress_factory(sys.stderr.isatty()))
-    report_path = None
-    if not no_report:
-        try:
-            report_path = FORMATS["html"].write(results, out_dir=out, max_cards=max_cards)
-        except Exception as exc:  # results.json is already safe on disk
-            click.echo(f"report.html not written ({type(exc).__name__}: {exc}); results are in "
-                       f"{out / 'results.json'}; retry with 'advaudit report'", err=True)
+    result = run(model, images, config=config, out=out, overwrite=overwrite, resume=resume,
+                 report=not no_report, max_cards=max_cards, class_names=label_list,
+                 input_scale=float(input_scale) if input_scale else None, weights=weights,
+                 unsafe_load=unsafe_load, output=output_name, binary_logit=binary_logit,
+                 shard=shard, log=log,
+                 progress=progress_factory(sys.stderr.isatty()),
+                 command_line=shlex.join(["advaudit", *sys.argv[1:]]))
     render = summary_json if as_json else summary_table
-    click.echo(render(results, results_path=out / "results.json", report_path=report_path))
-    failure = gate(results["summary"], fail_above)
+    click.echo(render(result.data, results_path=out / "results.json",
+                      report_path=result.report_path))
+    write_ci_outputs(result.data, out_dir=out, fail_above=fail_above,
+                     fail_on_inconclusive=fail_on_inconclusive, junit_xml=junit_xml,
+                     markdown=markdown)
+    failure = gate(result.summary, fail_above, fail_on_inconclusive)
     if failure:
         click.echo(f"FAIL: {failure}", err=True)
         sys.exit(EXIT_GATE)

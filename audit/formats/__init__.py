@@ -7,11 +7,15 @@ from .base import Format
 from .csv_table import CsvFormat
 from .html_report import HtmlFormat
 from .json_file import JsonFormat
+from .junit import JunitFormat
+from .markdown import MarkdownFormat
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
     JsonFormat(),
     CsvFormat(),
     HtmlFormat(),
+    JunitFormat(),
+    MarkdownFormat(),
 )}
 
 __all__ = ["FORMATS", "Format"]

@@ -17,7 +17,11 @@ def summary_table(results: dict, *, results_path: Path, report_path: Path | None
     b = m["budget"]
     eps = "unbounded" if b["eps"] is None else f"{b['eps']:g}"
     lo, hi = s["flip_rate_ci95"]
+    verdict = str(s.get("verdict") or "inconclusive").replace("_", " ").upper()
+    reasons = s.get("verdict_reasons") or []
     rows = [
+        ("verdict", verdict + (f": {reasons[0]}" if reasons else "")),
+        *[("", f"also: {r}") for r in reasons[1:]],
         ("model", f"{m['model']} ({m['model_sha256'][:12]})"),
         ("attack", f"{m['attack']} {b['norm']} eps={eps} step={b['step']:g} steps={b['steps']} "
                    f"loss={m['loss']}" + (f" target={m['target']}" if m["target"] else "")),
@@ -38,6 +42,8 @@ def summary_table(results: dict, *, results_path: Path, report_path: Path | None
     rows.append(("results", str(results_path)))
     if report_path:
         rows.append(("report", str(report_path)))
+    if s.get("partial"):
+        rows.insert(1, ("", f"PARTIAL: {s.get('n_pending')} photos still to do (--resume)"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

@@ -73,7 +73,7 @@ def render_html(results: dict, out_dir: Path, max_cards: int = 48,
         trust=trust,
         preflight=manifest["preflight"],
         skipped=results["skipped"],
-        verdict=verdicts.verdict(manifest, summary, trust),
+        verdict=verdicts.verdict(manifest, summary, trust, results["images"]),
         sentence=text.plain_sentence(manifest, summary),
         ctx=ctx,
         max_cards=max_cards,
@@ -95,3 +95,4 @@ def render_report(results: dict, out_dir: Path, output: Path | None = None,
     out_dir = Path(out_dir)
     output = Path(output) if output is not None else out_dir / "report.html"
     return atomic_write_text(output, render_html(results, out_dir, max_cards, results_name))
+

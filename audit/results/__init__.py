@@ -9,15 +9,18 @@ from .manifest import ModelInfo, budget_record, build_manifest
 from .rows import (
     attacked_row,
     clean_row,
+    delta_bound,
     json_number,
+    min_eps_curve,
     not_attacked_row,
     row_histograms,
+    run_summary,
     summarise,
 )
 from .schema import SCHEMA_VERSION, normalise
 
 __all__ = [
     "SCHEMA_VERSION", "ModelInfo", "attacked_row", "budget_record", "build_manifest",
-    "clean_row", "json_number", "normalise", "not_attacked_row", "read_results", "row_histograms",
-    "summarise", "write_json",
+    "clean_row", "delta_bound", "json_number", "min_eps_curve", "normalise", "not_attacked_row",
+    "read_results", "row_histograms", "run_summary", "summarise", "write_json",
 ]

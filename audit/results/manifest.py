@@ -10,17 +10,19 @@ from datetime import UTC, datetime
 import keras
 import tensorflow as tf
 
-from .. import __version__
+from ..version import __version__
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Where the attacked model came from: its name, file and SHA-256, and the preflight."""
+    """Where the attacked model came from: its name, file and SHA-256, the preflight, and for a
+    downloaded model its source (``hf://``: repo, commit and the SHA-256 of every file)."""
 
     name: str
     path: str
     sha256: str
     preflight: list[dict] = field(default_factory=list)
+    source: dict | None = None
 
 
 def budget_record(budget) -> dict:
@@ -37,12 +39,13 @@ def budget_record(budget) -> dict:
 def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, attack,
                    budget, loss: str, target: str | None, early_stop: bool, seed: int,
                    sweep: dict | None, class_names: list[str], input_scale: float,
-                   batch_size: int) -> dict:
+                   batch_size: int, shard: dict | None = None) -> dict:
     return {
         "command_line": command_line,
         "model": model.name,
         "model_path": model.path,
         "model_sha256": model.sha256,
+        "model_source": model.source,
         "images_dir": images_dir,
         "preflight": list(model.preflight),
         "tool": "advaudit",
@@ -62,4 +65,5 @@ def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, atta
         "class_names": list(class_names),
         "input_scale": input_scale,
         "batch_size": batch_size,
+        "shard": shard,
     }

@@ -38,7 +38,8 @@ def clean_row(*, index: int, path: str, true_label: str, reference_label: str, c
 def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_probs: np.ndarray,
                  delivered_probs: np.ndarray, flipped: bool, delivered: bool, steps: int,
                  l0: int, l2: float, linf: float, psnr: float, ssim: float,
-                 min_eps: int | None, gradient_useless: bool, file_name: str) -> dict:
+                 min_eps: int | None, gradient_useless: bool, file_name: str,
+                 grad_evals: int, queries: int, found_by: str | None) -> dict:
     """The row of an attacked photo: what the attack did in memory, and what its PNG does."""
     adv_pred = int(adv_probs.argmax())
     del_pred = int(delivered_probs.argmax())
@@ -62,6 +63,9 @@ def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_prob
         "ssim": json_number(ssim),
         "min_eps": min_eps,
         "gradient_useless": bool(gradient_useless),
+        "grad_evals": int(grad_evals),
+        "queries": int(queries),
+        "found_by": found_by,
         "adv_path": f"adversarial/{file_name}",
         "clean_path": f"clean/{file_name}",
     }
@@ -118,3 +122,45 @@ def row_histograms(images: list[dict]) -> dict:
         "steps_to_flip": integer_histogram([r["steps_to_flip"] for r in flips]),
         "min_eps": integer_histogram([r["min_eps"] for r in images if r.get("min_eps")]),
     }
+
+
+def run_summary(images: list[dict], class_names: list[str], *, n_skipped: int, pending: int,
+                seconds: float, attack_seconds: float, evaluations: int,
+                sweep_grad_evals: int | None) -> dict:
+    """The whole summary block: ``summarise`` plus the run's bookkeeping and cost per image
+    (from the rows' own counts, so shards merge into exactly the numbers one run gives)."""
+    summary = summarise(images, class_names)
+    attacked = [r for r in images if r["attacked"]]
+    n = len(attacked)
+
+    def per_image(key: str) -> float:
+        return round(sum(r.get(key) or 0 for r in attacked) / n, 3) if n else 0.0
+
+    summary.update({
+        "n_skipped": n_skipped,
+        "partial": pending > 0,
+        "n_pending": pending,
+        "seconds": round(seconds, 3),
+        "attack_seconds": round(attack_seconds, 3),
+        "img_steps_per_s": round(evaluations / attack_seconds, 3) if attack_seconds > 0 else None,
+        "grad_evals_per_image": per_image("grad_evals"),
+        "queries_per_image": per_image("queries"),
+        "steps_per_image": per_image("steps"),
+        "sweep_grad_evals_per_image": round(sweep_grad_evals / n, 3)
+        if sweep_grad_evals is not None and n else None,
+    })
+    return summary
+
+
+def delta_bound(images: list[dict]) -> int:
+    """The histogram's half-width: the largest L-inf change of any attacked photo (at least 1)."""
+    linfs = [r.get("linf") or 0 for r in images if r.get("attacked")]
+    return max(1, int(math.ceil(max(linfs or [1]))))
+
+
+def min_eps_curve(images: list[dict], max_eps: int) -> list[dict]:
+    """Share of attacked photos flipped by some budget <= e, for e = 0..max_eps."""
+    found = [r.get("min_eps") or 0 for r in images if r.get("attacked")]
+    n = max(1, len(found))
+    return [{"eps": e, "flip_rate": sum(1 for f in found if 0 < f <= e) / n}
+            for e in range(max_eps + 1)]

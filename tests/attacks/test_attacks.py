@@ -117,16 +117,24 @@ def test_early_stop_stops_at_the_first_flip(clf, tiny_data):
         assert clf.predict(again.x).argmax(1)[0] == y[i]
 
 
-def test_pgd_random_start_is_seeded(tiny_data):
-    x, _ = tiny_data
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_pgd_random_start_is_keyed_by_seed_and_image(tiny_data, norm):
+    x, y = tiny_data
     a = ATTACKS["pgd"]
-    b = a.budget(4, 1, 5)
-    s1 = a.start(x, b, np.random.default_rng(3))
-    s2 = a.start(x, b, np.random.default_rng(3))
-    s3 = a.start(x, b, np.random.default_rng(4))
-    np.testing.assert_array_equal(s1, s2)
-    assert not np.array_equal(s1, s3)
-    assert np.abs(s1 - x).max() <= 4 and np.array_equal(s1, np.round(s1))
+    b = a.budget(4 if norm == "linf" else 60, 1, 5, norm)
+    goal = Goal.of(y)
+    s1 = a.start(x, b, goal, 3)
+    np.testing.assert_array_equal(s1, a.start(x, b, goal, 3))
+    assert not np.array_equal(s1, a.start(x, b, goal, 4))
+    # an image's start depends on its id, not on which batch it is in or where
+    part = np.arange(5, 11)
+    np.testing.assert_array_equal(a.start(x[part], b, goal.take(part), 3), s1[part])
+    delta = (s1 - x).reshape(len(x), -1)
+    if norm == "linf":
+        assert np.abs(delta).max() <= 4
+    else:
+        assert np.linalg.norm(delta, axis=1).max() <= 60 + 1e-4
+    assert np.array_equal(s1, np.round(s1)) and np.abs(delta).max() > 0
 
 
 def test_seed_attack_takes_four_unit_sign_steps(clf, tiny_data):

@@ -141,7 +141,7 @@ def test_bad_models_fail_in_one_line(tmp_path, photo_folder):
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     for model, needle in [(tmp_path / "flat.keras", "not an image batch"),
                           (tmp_path / "nope.keras", "does not exist"),
-                          (tmp_path / "junk.keras", "could not be loaded")]:
+                          (tmp_path / "junk.keras", "is not a valid .keras file")]:
         r = audit(model, photo_folder, tmp_path / "o")
         assert r.exit_code == 2, r.output
         assert needle in r.output and "Traceback" not in r.output

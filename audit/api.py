@@ -1,0 +1,239 @@
+"""advaudit as a library: one call audits a model, and the command line is that same call.
+
+``run`` takes the model as a ``keras.Model`` in memory, a file or SavedModel path, or a victim
+name; the photos as a folder, a list of files, or a uint8 array with labels. It returns an
+``AuditResults``: the results.json contents with ``.summary`` and ``.images``, writers for
+every output format, and ``_repr_html_`` so a notebook shows the verdict inline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from markupsafe import Markup, escape
+
+from .classifier import Classifier, select_output
+from .errors import ModelError, UsageError
+from .formats import FORMATS
+from .formatting import ci, counts, pct
+from .outdir import clear_earlier_audit, prepare_out_dir
+from .results import ModelInfo
+from .runner import AuditConfig, Log, Progress, run_audit
+from .sources import ArraySource, FileListSource, FolderSource, PhotoSource
+from .verdict import Verdict, verdict
+
+__all__ = ["AuditConfig", "AuditResults", "run"]
+
+
+@dataclass
+class AuditResults:
+    """One finished audit: ``data`` is exactly what results.json holds."""
+
+    data: dict
+    out_dir: Path
+    report_path: Path | None = None
+
+    @property
+    def summary(self) -> dict:
+        return self.data["summary"]
+
+    @property
+    def manifest(self) -> dict:
+        return self.data["manifest"]
+
+    @property
+    def images(self) -> list[dict]:
+        """One row per photo (see the README's results.json section)."""
+        return self.data["images"]
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict(self.manifest, self.summary, self.data.get("trust"))
+
+    def write(self, fmt: str, path: Path | str | None = None, **options: Any) -> Path:
+        """Write any registered output format (``audit.formats.FORMATS``)."""
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return FORMATS[fmt].write(self.data, path, out_dir=self.out_dir, **options)
+
+    def to_json(self, path: Path | str | None = None) -> Path:
+        return self.write("json", path)
+
+    def to_html(self, path: Path | str | None = None, *, max_cards: int = 48) -> Path:
+        return self.write("html", path, max_cards=max_cards)
+
+    def __repr__(self) -> str:
+        v, s = self.verdict, self.summary
+        return (f"<AuditResults {v.title}: flip rate {pct(s.get('flip_rate'))} of "
+                f"{s.get('n_attacked')} attacked, robust accuracy {pct(s.get('robust_accuracy'))}"
+                f"; {self.out_dir}>")
+
+    def _repr_html_(self) -> str:
+        v, s, m = self.verdict, self.summary, self.manifest
+        colour = {"red": "#b42318", "amber": "#b54708", "green": "#067647"}.get(v.level, "#475467")
+        rows = [
+            ("model", m.get("model")),
+            ("attack", f"{m.get('attack')} at {counts((m.get('budget') or {}).get('eps'))}"),
+            ("clean accuracy", pct(s.get("clean_accuracy"))),
+            ("flip rate", f"{pct(s.get('flip_rate'))} (95% CI {ci(s.get('flip_rate_ci95'))})"),
+            ("robust accuracy", pct(s.get("robust_accuracy"))),
+            ("images", f"{s.get('n_images')} read, {s.get('n_attacked')} attacked"),
+            ("folder", str(self.out_dir)),
+        ]
+        cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{escape(k)}</th>"
+                        f"<td>{escape(str(val))}</td></tr>" for k, val in rows)
+        return str(Markup(
+            f"<div style='border-left:6px solid {colour};padding:.4em .8em;font-family:sans-serif'>"
+            f"<div style='font-size:1.3em;font-weight:bold;color:{colour}'>{escape(v.title)}</div>"
+            f"<div style='margin:.2em 0 .5em'>{escape(v.note)}</div><table>{cells}</table></div>"))
+
+
+def _model_sha256(model: keras.Model) -> str:
+    """A fingerprint of an in-memory model: its weights, in order."""
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
+
+
+def _classifier(model, *, class_names, input_scale, weights, unsafe_load, output, binary_logit
+                ) -> tuple[Classifier, ModelInfo]:
+    if isinstance(model, keras.Model):
+        try:
+            head = select_output(model, output)
+        except ValueError as exc:
+            raise ModelError(f"{model.name}: {exc}") from None
+        try:
+            clf = Classifier.from_model(head, class_names,
+                                        1.0 if input_scale is None else input_scale,
+                                        binary_logit=binary_logit)
+        except ModelError as exc:
+            raise ModelError(f"{model.name}: {exc}") from None
+        except ValueError as exc:
+            raise ModelError(f"{model.name}: {exc}; pass one class name per output") from None
+        return clf, ModelInfo(model.name, "<in memory>", _model_sha256(model))
+    from victims.loading import load_victim
+
+    victim = load_victim(None if model is None else str(model), weights,
+                         list(class_names) if class_names else None, input_scale, unsafe_load,
+                         output=output, binary_logit=binary_logit)
+    return victim.classifier, ModelInfo(victim.name, victim.path, victim.sha256,
+                                        source=victim.source)
+
+
+def _source(images, labels, class_names: list[str], exclude: Path) -> PhotoSource:
+    if images is None:
+        from victims.registry import SAMPLES_DIR
+
+        return FolderSource(SAMPLES_DIR)
+    if isinstance(images, np.ndarray):
+        named = None
+        if labels is not None:
+            named = [class_names[int(v)] if isinstance(v, (int, np.integer)) else str(v)
+                     for v in labels]
+        return ArraySource(images, named)
+    if isinstance(images, (str, Path)):
+        return FolderSource(Path(images), exclude=(exclude / "adversarial", exclude / "clean"))
+    if isinstance(images, Sequence):
+        return FileListSource([Path(p) for p in images], labels)
+    raise UsageError(f"images must be a folder, a list of files or a uint8 array, not "
+                     f"{type(images).__name__}")
+
+
+@contextlib.contextmanager
+def _removed_if_left_empty(folder: Path, created: bool):
+    """A folder this call created is removed again if the audit fails before writing in it
+    (a wrong model path should not leave an empty advaudit-report/ behind)."""
+    try:
+        yield
+    except BaseException:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
+def run(
+    model: keras.Model | str | Path | None = None,
+    images: str | Path | Sequence[str | Path] | np.ndarray | None = None,
+    *,
+    labels: Sequence[str | int] | None = None,
+    class_names: Sequence[str] | None = None,
+    config: AuditConfig | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    report: bool = True,
+    max_cards: int = 48,
+    input_scale: float | None = None,
+    weights: str | None = None,
+    unsafe_load: bool = False,
+    output: str | None = None,
+    binary_logit: bool = False,
+    shard: tuple[int, int] | None = None,
+    progress: Progress | None = None,
+    log: Log | None = None,
+    command_line: str | None = None,
+    **options: Any,
+) -> AuditResults:
+    """Audit ``model`` on ``images`` and return the results.
+
+    ``options`` are ``AuditConfig`` fields (``attack``, ``eps``, ``step``, ``steps``, ``norm``,
+    ``loss``, ``target``, ``sweep``, ``max_eps``, ``batch_size``, ``seed``, ...), or pass a
+    whole ``config``. ``labels`` name each image's class when ``images`` is an array or a file
+    list (class names or indices); ``class_names`` name the model's outputs. ``out`` is the
+    folder for results and PNGs (default: a new temporary folder). ``shard=(i, n)`` audits the
+    i-th of n slices of the inputs (0-based). ``output`` names the head to attack in a model
+    with several outputs; ``binary_logit`` vouches that a single linear output is the logit of
+    a binary classifier.
+    """
+    if config is None:
+        unknown = sorted(set(options) - set(AuditConfig.__dataclass_fields__))
+        if unknown:
+            raise UsageError(f"unknown option(s) {', '.join(unknown)}")
+        config = AuditConfig(**options)
+    elif options:
+        raise UsageError("pass either config or options, not both")
+    config.budget()  # a bad budget fails before any model is loaded
+    out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="advaudit-"))
+    created = not out_dir.exists()
+    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume, clear=False)
+    with _removed_if_left_empty(out_dir, created):
+        clf, info = _classifier(model, class_names=class_names, input_scale=input_scale,
+                                weights=weights, unsafe_load=unsafe_load, output=output,
+                                binary_logit=binary_logit)
+        from victims.preflight import preflight
+
+        findings = preflight(clf, bool(class_names), config.seed)
+        for f in findings:
+            if log and f["status"] != "ok":
+                log(f"preflight {f['check']}: {f['status']}: {f['detail']}")
+        if any(f["status"] == "fail" for f in findings):
+            failed = ", ".join(f["check"] for f in findings if f["status"] == "fail")
+            raise ModelError(f"{info.path}: preflight failed ({failed}); see the lines above")
+        config.target_index(clf.class_names)
+        source = _source(images, labels, clf.class_names, out_dir)
+        if shard is not None:
+            source.shard(*shard)
+        info = ModelInfo(info.name, info.path, info.sha256, findings, info.source)
+        if overwrite:  # only now: a refused model or input leaves the earlier audit intact
+            clear_earlier_audit(out_dir)
+        results = run_audit(clf, source, config, out_dir, model=info,
+                            command_line=command_line or f"audit.run({info.name!r})",
+                            resume=resume, progress=progress, log=log)
+    audit = AuditResults(results, out_dir)
+    if report:
+        try:
+            audit.report_path = audit.to_html(max_cards=max_cards)
+        except Exception as exc:  # results.json is already safe on disk
+            if log:
+                log(f"report.html not written ({type(exc).__name__}: {exc}); results are in "
+                    f"{out_dir / 'results.json'}; retry with 'advaudit report'")
+    return audit

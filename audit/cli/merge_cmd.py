@@ -1,0 +1,38 @@
+"""``advaudit merge``: join the output folders of sharded audits into one audit folder."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("folders", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for the merged results.json, PNGs and report.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier audit in --out.")
+@click.option("--no-report", is_flag=True, help="Write results only, no report.html.")
+@click.option("--max-cards", type=click.IntRange(0), default=48, show_default=True)
+def merge(folders: tuple[Path, ...], out: Path, overwrite: bool, no_report: bool,
+          max_cards: int) -> None:
+    """Merge the --out folders of 'advaudit audit --shard I/N' runs into --out."""
+    from ..formats import FORMATS
+    from ..outdir import prepare_out_dir
+    from ..results.merge import merge_results
+
+    prepare_out_dir(out, overwrite=overwrite)
+    results = merge_results(list(folders), out)
+    results["manifest"]["command_line"] = shlex.join(["advaudit", *sys.argv[1:]])
+    for name in ("json", "csv"):
+        FORMATS[name].write(results, out_dir=out)
+    if not no_report:
+        FORMATS["html"].write(results, out_dir=out, max_cards=max_cards)
+    s = results["summary"]
+    click.echo(f"merged {len(folders)} shards: {s['n_images']} images, {s['n_attacked']} "
+               f"attacked, flip rate {s['flip_rate']:.1%}" if s["flip_rate"] is not None else
+               f"merged {len(folders)} shards: {s['n_images']} images, none attacked")
+    click.echo(str(out / "results.json"))

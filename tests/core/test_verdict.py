@@ -1,0 +1,100 @@
+"""The verdict rules, case by case, and on a real masked model: a weak attack or a masked
+gradient never produces a green "robust"."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+from support.models import squeezed
+
+from audit.metrics import wilson_interval
+from audit.verdict import assess, gate, verdict
+
+PASS = {"sample_size": 16, "checks": [
+    {"name": "eps=0 changes nothing", "status": "pass", "detail": "ok"},
+    {"name": "input gradients are informative", "status": "pass", "detail": "ok", "value": 0.0},
+]}
+
+
+def case(*, attack="auto", n=81, flipped=0, delivered=None, trust=PASS, found_by=None,
+         partial=False):
+    delivered = flipped if delivered is None else delivered
+    manifest = {"attack": attack, "budget": {"norm": "linf", "eps": 4.0}}
+    summary = {"n_attacked": n, "flip_rate": flipped / n if n else None,
+               "deliverable_flip_rate": delivered / n if n else None,
+               "flip_rate_ci95": wilson_interval(flipped, n), "partial": partial,
+               "n_pending": 5 if partial else 0}
+    images = [{"attacked": True, "flipped": k < flipped, "found_by": found_by if k < flipped
+               else None} for k in range(n)]
+    return manifest, summary, copy.deepcopy(trust), images
+
+
+@pytest.mark.parametrize("kwargs,expected,needle", [
+    ({"flipped": 30}, "not_robust", "reproduced from its saved PNG"),
+    ({"flipped": 30, "attack": "bim", "trust": None}, "not_robust",
+     "of the 81 attacked images flip"),
+    ({"flipped": 2}, "robust", "every trust check passes"),
+    ({"flipped": 2, "attack": "bim"}, "inconclusive", "not a strong configuration"),
+    ({"flipped": 2, "trust": None}, "inconclusive", "did not run"),
+    ({"flipped": 2, "found_by": "square"}, "inconclusive", "Square attack flipped 2"),
+    ({"n": 12}, "inconclusive", "too few images"),
+    ({"partial": True}, "inconclusive", "partial"),
+    ({"n": 0}, "inconclusive", "no image was attacked"),
+    # flips that do not reproduce from their PNG prove nothing, but they are a warning sign
+    ({"flipped": 30, "delivered": 1}, "inconclusive", "29 flips found in memory did not"),
+])
+def test_verdict_rules(kwargs, expected, needle):
+    name, reasons = assess(*case(**kwargs))
+    assert name == expected
+    assert any(needle in r for r in reasons), reasons
+
+
+def test_any_trust_warning_makes_a_low_flip_rate_inconclusive():
+    for check in PASS["checks"]:
+        trust = copy.deepcopy(PASS)
+        warned = next(c for c in trust["checks"] if c["name"] == check["name"])
+        warned.update(status="warn", detail="something is off")
+        name, reasons = assess(*case(flipped=1, trust=trust))
+        assert name == "inconclusive"
+        assert any(check["name"] in r and "something is off" in r for r in reasons)
+
+
+def test_display_and_gate():
+    m, s, t, images = case(flipped=2, attack="bim")
+    name, reasons = assess(m, s, t, images)
+    s.update(verdict=name, verdict_reasons=reasons)
+    v = verdict(m, s, t)
+    assert (v.level, v.title) == ("amber", "Inconclusive at 4/255") and v.reasons == reasons
+    assert gate(s, None) is None
+    assert "inconclusive" in gate(s, None, fail_on_inconclusive=True)
+    assert "exceeds --fail-above 1.0%" in gate(s, 0.01)
+    m, s, t, images = case(flipped=2)
+    assert verdict(m, s, t, images).level == "green"  # assessed when not recorded
+
+
+def test_a_masked_model_is_never_called_robust(tiny_model, photo_folder, tmp_path):
+    model = tmp_path / "squeezed.keras"
+    squeezed(tiny_model).save(model)
+    from audit.cli import main
+
+    r = CliRunner().invoke(main, ["audit", str(model), "--images", str(photo_folder), "--out",
+                                  str(tmp_path / "o"), "--labels", "cat,dog", "--attack", "bim",
+                                  "--eps", "4"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    s = res["summary"]
+    assert s["flip_rate"] == 0 and s["verdict"] == "inconclusive"
+    assert any("input gradients are informative" in x for x in s["verdict_reasons"])
+    assert "INCONCLUSIVE" in r.output
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert re.findall(r'<header class="verdict v-(\w+)"', html) == ["amber"]
+    assert "Inconclusive at 4/255" in html
+    gated = CliRunner().invoke(main, ["audit", str(model), "--images", str(photo_folder),
+                                      "--out", str(tmp_path / "g"), "--labels", "cat,dog",
+                                      "--attack", "bim", "--no-report",
+                                      "--fail-on-inconclusive"])
+    assert gated.exit_code == 1 and "inconclusive" in gated.output
