@@ -124,7 +124,7 @@ class APGDProgram(engine.Program):
         self.inside = engine.compose(ball, engine.box(0.0, 255.0))
 
     def objective(self, x, consts):
-        logits = self.classifier.logits(x)
+        logits = self.classifier.logits(x, consts)
         values = attack_loss(self.loss, logits, consts["label"], consts["loss_target"])
         return values, {"probs": tf.nn.softmax(logits, axis=-1)}
 
@@ -170,13 +170,13 @@ class APGDProgram(engine.Program):
 
 
 def random_start(x0: np.ndarray, budget: Budget, rng: np.random.Generator) -> np.ndarray:
-    """A random continuous point of the ball (L-inf: uniform; L2: a random direction at half the
-    radius, as in the authors' code), inside 0..255; APGD rounds it before evaluating it."""
+    """A random continuous point of the ball around one image (L-inf: uniform; L2: a random
+    direction at half the radius, as in the authors' code), inside 0..255; APGD rounds it
+    before evaluating it."""
     r = grid_radius(budget)
     if budget.norm == "l2":
         direction = rng.standard_normal(x0.shape).astype(np.float32)
-        norms = np.linalg.norm(direction.reshape(len(x0), -1), axis=1)
-        delta = direction * (0.5 * r / np.maximum(norms, 1e-12)).reshape(-1, *[1] * (x0.ndim - 1))
+        delta = direction * (0.5 * r / max(float(np.linalg.norm(direction)), 1e-12))
     else:
         delta = rng.uniform(-r, r, size=x0.shape).astype(np.float32)
     return np.clip(x0 + delta, 0, 255).astype(np.float32)
@@ -228,10 +228,13 @@ class APGD(Attack):
             if x_start is not None and run_index == 0:
                 start = np.asarray(x_start, np.float32)[idx]
             else:
-                # salted by the attack's name: APGD and APGD-T in one cascade start apart
+                # drawn per image from (seed, image id), so batching, chunking and sharding do
+                # not change it; salted by the attack's name, so APGD and APGD-T in one cascade
+                # start apart
                 salt = zlib.crc32(self.name.encode())
-                rng = np.random.default_rng([settings.seed, run_index, salt])
-                start = random_start(x0[idx], budget, rng)
+                start = np.stack([
+                    random_start(x0[i], budget, np.random.default_rng(
+                        [settings.seed, int(goal.ids[i]), run_index, salt])) for i in idx])
             pool = engine.run_pool(
                 program, start,
                 {"x0": x0[idx], "radius": radius[idx], "checkpoints": marks[idx],
@@ -269,9 +272,12 @@ class APGDTargeted(APGD):
         (one forward pass per image, counted as a query)."""
         if (goal.target >= 0).all():
             return [goal.target]
+        b = settings.batch_size
+        consts = goal.consts()
         logits = np.concatenate([  # logits, not probabilities: those tie once they underflow
-            classifier.logits(tf.constant(x0[i:i + settings.batch_size])).numpy()
-            for i in range(0, len(x0), settings.batch_size)])
+            classifier.logits(tf.constant(x0[i:i + b]),
+                              {k: tf.constant(v[i:i + b]) for k, v in consts.items()}).numpy()
+            for i in range(0, len(x0), b)])
         rounds.charge(np.arange(len(x0)), queries=1)
         logits[np.arange(len(x0)), goal.label] = -np.inf
         order = np.argsort(-logits, axis=1, kind="stable")

@@ -10,7 +10,7 @@ p_init = 0.8 and halves at the published fractions of the query budget (after 10
 point it evaluates is a saved PNG exactly.
 
 Each image is a job in the engine's slot pool with its own query counter and its own random
-stream (seeded from ``--seed`` and the image's position, not its batch slot), and leaves the
+stream (seeded from ``--seed`` and the image's id, not its batch slot or chunk), and leaves the
 pool at its first success. Cost: one forward pass (query) per step, no gradient evaluations.
 """
 
@@ -65,7 +65,7 @@ class SquareProgram(engine.Program):
 
     def step(self, state, consts, taken):
         x = state["x"]
-        logits = self.classifier.logits(x)
+        logits = self.classifier.logits(x, consts)
         values = margin(logits, consts["label"], consts["target"])
         probs = tf.nn.softmax(logits, axis=-1)
         success = succeeded(probs, consts["label"], consts["target"])
@@ -103,9 +103,9 @@ class SquareProgram(engine.Program):
 
 
 def stripes(x0: np.ndarray, radius: float, rng: np.random.Generator) -> np.ndarray:
-    """The published start: every column of every channel shifted by +-eps."""
-    n, _, width, channels = x0.shape
-    shift = radius * rng.choice([-1.0, 1.0], size=(n, 1, width, channels))
+    """The published start for one image: every column of every channel shifted by +-eps."""
+    _, width, channels = x0.shape
+    shift = radius * rng.choice([-1.0, 1.0], size=(1, width, channels))
     return np.clip(x0 + shift, 0, 255).astype(np.float32)
 
 
@@ -130,13 +130,19 @@ class Square(Attack):
         if n == 0:
             return rounds.result(self.name)
         radius = grid_radius(budget)
-        rng = np.random.default_rng(settings.seed)
-        start = stripes(x0, radius, rng) if x_start is None else np.asarray(x_start, np.float32)
+        # every draw per image from (seed, image id): batching, chunking and sharding do not
+        # change an image's windows
+        rngs = goal.rngs(settings.seed)
+        keys = np.array([rng.integers(0, 2**31) for rng in rngs], np.int64)
+        if x_start is None:
+            start = np.stack([stripes(x, radius, rng) for x, rng in zip(x0, rngs, strict=True)])
+        else:
+            start = np.asarray(x_start, np.float32)
         program = self.program(classifier, settings.jit_compile)
         pool = engine.run_pool(
             program, start,
             {"x0": x0, "up": np.clip(x0 + radius, 0, 255), "down": np.clip(x0 - radius, 0, 255),
-             "rng_key": rng.integers(0, 2**31, size=n), **goal.consts()},
+             "rng_key": keys, **goal.consts()},
             max_steps=budget.steps - 1 if radius > 0 else 0, batch_size=settings.batch_size,
             early_stop=settings.early_stop, on_iterate=settings.on_iterate,
             on_progress=settings.on_progress)

@@ -94,6 +94,21 @@ def test_cost_accounting_matches_the_model_calls(tiny_model, tiny_data, name):
     assert (r.total_grad_evals > 0) == ATTACKS[name].uses_gradient
 
 
+@pytest.mark.parametrize("name", BUDGETED)
+def test_an_image_result_depends_on_seed_and_id_only(clf, tiny_data, name):
+    # a chunk or shard of the photos, in other batch slots, gets the same result per image
+    x, y = tiny_data
+    a = ATTACKS[name]
+    budget = a.budget(6, 2, 6, "linf", 40)
+    whole = a.run(clf, x[:8], Goal.of(y[:8], ids=np.arange(8)), budget,
+                  RunSettings(batch_size=8, seed=5))
+    part = a.run(clf, x[4:8], Goal.of(y[4:8], ids=np.arange(4, 8)), budget,
+                 RunSettings(batch_size=2, seed=5))
+    np.testing.assert_array_equal(whole.x[4:], part.x)
+    np.testing.assert_array_equal(whole.grad_evals[4:] + whole.queries[4:],
+                                  part.grad_evals + part.queries)
+
+
 def test_targeted_attack_moves_toward_target(clf, tiny_data):
     x, y = tiny_data
     cats = x[y == 0]

@@ -75,17 +75,20 @@ def test_fraction_budget_equals_counts(tiny_model_file, photo_folder, tmp_path):
 
 def test_apgd_and_square_budgets_reach_the_manifest(tiny_model_file, photo_folder, tmp_path):
     base = ["audit", str(tiny_model_file), "--images", str(photo_folder), "--labels", "cat,dog",
-            "--eps", "12", "--no-report", "--no-trust"]
+            "--eps", "12", "--no-report"]
     r = run([*base, "--out", str(tmp_path / "apgd"), "--attack", "apgd"])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "apgd" / "results.json").read_text())
     assert res["manifest"]["budget"]["steps"] == 100  # APGD's own default
     assert res["summary"]["flip_rate"] >= 0.9
+    checks = {c["name"]: c for c in res["trust"]["checks"]}
+    assert checks["attack finds planted adversarials"]["status"] == "pass"
     r = run([*base, "--out", str(tmp_path / "sq"), "--attack", "square", "--queries", "30"])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "sq" / "results.json").read_text())
     assert res["manifest"]["budget"]["queries"] == res["manifest"]["budget"]["steps"] == 30
     assert max(i["steps_to_flip"] or 0 for i in res["images"]) <= 29
+    assert "attack finds planted adversarials" in {c["name"] for c in res["trust"]["checks"]}
     assert all(i["deliverable_flipped"] == i["flipped"] for i in res["images"] if i["attacked"])
     bad = run([*base, "--out", str(tmp_path / "bad"), "--attack", "square", "--norm", "l2"])
     assert bad.exit_code == 2 and "--norm l2 is not available with --attack square" in bad.output
