@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 from .apgd import APGD, APGDTargeted
+from .auto import Auto
 from .base import Attack, AttackResult, Budget, Goal, RunSettings
 from .sign import BIM, FGSM, MIFGSM, PGD, SeedProcedure
 from .square import Square
 
 ATTACKS: dict[str, Attack] = {a.name: a for a in (
+    Auto(),
     FGSM(),
     BIM(),
     PGD(),

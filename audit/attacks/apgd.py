@@ -186,6 +186,7 @@ class APGD(Attack):
     name = "apgd"
     about = ("PGD with momentum and a step size halved on stagnation from 2 eps, random start, "
              "evaluated on the pixel grid (Croce & Hein 2020)")
+    constant_steps = False
     norms = ("linf", "l2")
     default_steps = 100
     fixed = {"step": "eps"}  # no step to choose: it starts at 2 eps, clipped to the ball

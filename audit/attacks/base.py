@@ -136,6 +136,7 @@ class Attack(ABC):
     loss: ClassVar[str | None] = None  # a loss the attack dictates; None: the user's choice
     early_stop: ClassVar[bool] = True  # False: always takes every step (the seed procedure)
     fixed: ClassVar[dict[str, float | int | str]] = {}  # budget fields the attack dictates
+    constant_steps: ClassVar[bool] = True  # moves by steps of budget.step (else: a search)
     default_steps: ClassVar[int] = 10  # iterations when the user names none
 
     def budget(self, eps: float, step: float = 1.0, steps: int | None = None,

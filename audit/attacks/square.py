@@ -113,6 +113,7 @@ class Square(Attack):
     name = "square"
     about = ("random search: square windows of +-eps accepted when the margin falls, window "
              "shrinking with the query budget; no gradients (Andriushchenko et al. 2020)")
+    constant_steps = False
     uses_gradient = False
     loss = "margin"
     fixed = {"step": "eps", "steps": "queries"}  # each query is one step of +-eps windows

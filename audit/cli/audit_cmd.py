@@ -43,7 +43,7 @@ def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
 @click.option("--images", type=click.Path(path_type=Path),
               help="Folder of photos (cat/*.jpg, dog/*.jpg or cat.1.jpg); default: shipped "
                    "samples.")
-@click.option("--attack", type=click.Choice(list(ATTACKS)), default="bim", show_default=True)
+@click.option("--attack", type=click.Choice(list(ATTACKS)), default="auto", show_default=True)
 @click.option("--eps", type=COUNTS, default="4", show_default=True,
               help="Budget in counts (0..255 scale) per pixel (L-inf) or in total (L2).")
 @click.option("--step", type=COUNTS, default="1", show_default=True, help="Step size in counts.")

@@ -19,8 +19,9 @@ import numpy as np
               help="Alternating measurement rounds; the best of each side is reported.")
 @click.option("--jit", is_flag=True, help="Compile both sides with XLA.")
 @click.option("--audit-cost/--no-audit-cost", "with_cost", default=True, show_default=True,
-              help="Also count gradient evaluations of a sweep vs a fixed BIM on the samples "
-                   "(with catdog-mini when MODEL has no trained weights).")
+              help="Also count the cost of auto and of a sweep on the samples, against "
+                   "AutoAttack's standard version (with catdog-mini when MODEL has no trained "
+                   "weights).")
 @click.option("--demos/--no-demos", "with_demos", default=True, show_default=True,
               help="Also time the spread demo's vectorised force objective against the "
                    "seed's double loop.")
@@ -72,12 +73,13 @@ def bench(model, batch_size, steps, repeats, rounds, jit, with_cost, with_demos,
     if with_cost:
         c = out["audit_cost"]
         click.echo(f"audit cost ({c['model']}, {c['images']} correctly classified samples), "
-                   "gradient evaluations per image:")
-        click.echo(f"  BIM eps 8, 10 steps, fixed        {c['bim10_eps8_evals_per_image']:.2f}")
-        click.echo(f"  same with early stop              "
-                   f"{c['bim10_eps8_early_stop_evals_per_image']:.2f}")
-        click.echo(f"  --sweep --max-eps 8 (all budgets) {c['sweep8_evals_per_image']:.2f}"
-                   f"  ({c['sweep8_vs_bim10']:.2f}x the fixed BIM)")
+                   "gradient evaluations + queries per image:")
+        click.echo(f"  auto at eps {c['eps']} ({c['flipped']} flipped)      "
+                   f"{c['auto_cost_per_image']:.1f}  ({c['auto_vs_autoattack']:.3f}x AutoAttack "
+                   f"standard's {c['autoattack_cost_per_image']:.0f})")
+        click.echo(f"  --sweep --max-eps {c['sweep_max_eps']} (all budgets)   "
+                   f"{c['sweep_cost_per_image']:.1f}  ({c['sweep_vs_auto_full_budget']:.3f}x "
+                   f"auto's full budget of {c['auto_full_budget_per_image']})")
     if with_demos:
         s = out["spread_force"]
         click.echo(f"spread force objective (N={s['n']}, D={s['dims']}): vectorised "

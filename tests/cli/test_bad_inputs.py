@@ -260,7 +260,7 @@ CASES = [
     Case("step 0", audit(None, "--step", "0"), 2, "not a step size", "--step 0"),
     Case("step -3", audit(None, "--step", "-3"), 2, "not a step size", "--step -3"),
     Case("seed -1", audit(None, "--seed", "-1"), 2, "not in the range", "'--seed'"),
-    Case("l2 with bim", audit(None, "--norm", "l2"), 2, "not available", "--norm l2"),
+    Case("l2 with bim", audit(None, "--attack", "bim", "--norm", "l2"), 2, "not available", "--norm l2"),
     Case("labels cat,cat", audit(None, "--labels", "cat,cat"), 2, "twice", "'--labels'"),
     Case("labels Cat,cat", audit(None, "--labels", "Cat,cat"), 2, "twice", "'--labels'"),
     Case("labels cat,", audit(None, "--labels", "cat,"), 2, "empty class name", "'--labels'"),

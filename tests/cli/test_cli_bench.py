@@ -18,4 +18,4 @@ def test_bench_on_a_model_without_cat_and_dog_labels(tiny_model_file):
     assert out["raw_grad_per_s"] > 0 and out["attack_img_steps_per_s"] > 0
     cost = out["audit_cost"]  # attacked away from the model's own predictions on the samples
     assert cost["model"] == str(tiny_model_file) and cost["images"] == 96
-    assert cost["bim10_eps8_evals_per_image"] >= 10  # fixed 10 steps, early stop off
+    assert cost["auto_cost_per_image"] > 0 and cost["sweep_cost_per_image"] > 0
