@@ -325,7 +325,7 @@ def run_audit(
                "end": source.indices[-1] + 1 if source.indices else None}
         if source.shard_of else None)
     fingerprint = {
-        "model_sha256": model.sha256, "class_names": list(names),
+        "model": model.name, "model_sha256": model.sha256, "class_names": list(names),
         "input_scale": classifier.input_scale, "attack": attack.name,
         "budget": contract.budget_record(budget), "loss": loss, "target": config.target,
         "early_stop": early_stop, "seed": config.seed, "sweep": sweep,

@@ -12,7 +12,7 @@ import keras
 
 from audit.errors import VictimError
 
-from .architectures import CLASS_NAMES, kaggle_catdog
+from .architectures import CLASS_NAMES, kaggle_catdog, squeezed
 from .model_files import load_model_file, sha256_of
 
 PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
@@ -45,6 +45,7 @@ class Victim:
     weights_path: Callable[[], Path]
     builder: Callable[[], keras.Model] | None = None  # None: the file is a full model
     fetchable: bool = False  # 'advaudit victims fetch NAME' downloads its weights
+    wrap: Callable[[keras.Model], keras.Model] | None = None  # a defence around the model
 
     def available(self) -> bool:
         return self.weights_path().exists()
@@ -59,7 +60,8 @@ class Victim:
                 f"{self.name}' (needs Kaggle credentials) or pass --weights FILE"
             )
         if self.builder is None:
-            return load_model_file(path), path
+            model = load_model_file(path)
+            return (self.wrap(model) if self.wrap else model), path
         if not weights:
             verify_recorded_hash(path)
         model = self.builder()
@@ -106,6 +108,15 @@ VICTIMS: dict[str, Victim] = {
         CLASS_NAMES,
         1.0,
         lambda: PACKAGE_WEIGHTS / "catdog-mini.keras",
+    ),
+    "catdog-mini-squeezed": Victim(
+        "catdog-mini-squeezed",
+        "catdog-mini behind a 4-bit colour-depth squeezer (feature squeezing, Xu et al. 2018): "
+        "a defended model whose input gradient is exactly zero, which Square still breaks",
+        CLASS_NAMES,
+        1.0,
+        lambda: PACKAGE_WEIGHTS / "catdog-mini.keras",
+        wrap=squeezed,
     ),
     "kaggle-catdog": Victim(
         "kaggle-catdog",

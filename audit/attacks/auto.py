@@ -95,7 +95,10 @@ class Auto(Attack):
                 break
             run_settings = replace(quiet, loss=loss) if loss else quiet
             start = None if x_start is None or seen.any() else np.asarray(x_start)[idx]
-            r = attack.run(classifier, x0[idx], goal.take(idx), budget, run_settings,
+            # each stage its own budget: APGD's iterations, Square's queries (its steps)
+            stage_budget = attack.budget(budget.eps, budget.step, ITERATIONS, budget.norm,
+                                         budget.queries)
+            r = attack.run(classifier, x0[idx], goal.take(idx), stage_budget, run_settings,
                            x_start=start)
             first = ~seen[idx]
             out.grad_useless[idx[first & attack.uses_gradient]] = \

@@ -9,6 +9,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from victims.architectures import colour_depth_squeezer, squeezed  # noqa: F401
+
 SIZE = 16
 
 
@@ -61,36 +63,6 @@ def write_photo_folder(root: Path, n: int = 12, seed: int = 7) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img.astype(np.uint8)).save(folder / f"img_{i}.png")
     return root
-
-
-def colour_depth_squeezer(shape: tuple[int, ...], bits: int = 4,
-                          input_scale: float = 1.0) -> keras.Model:
-    """Feature squeezing (Xu et al. 2018) from standard layers: reduce every pixel to ``bits``.
-
-    Each level boundary is a steep ``hard_sigmoid`` step placed half-way between two integer
-    pixel values, a quarter count wide, so on the uint8 grid every step is saturated and the
-    input gradient is exactly zero: gradient masking a defended model really shows.
-    """
-    levels = 2 ** bits
-    width = 256 // levels
-    slope = 6 * 4 * 255.0 / input_scale  # hard_sigmoid spans 6 units: a quarter count wide
-    inputs = keras.Input(shape)
-    steps = []
-    for k in range(1, levels):
-        threshold = (k * width - 0.5) / 255.0 * input_scale
-        ramp = keras.layers.Rescaling(slope, offset=-slope * threshold)(inputs)
-        steps.append(keras.layers.Activation("hard_sigmoid")(ramp))
-    total = keras.layers.Add()(steps)
-    squeezed = keras.layers.Rescaling(width / 255.0 * input_scale)(total)
-    return keras.Model(inputs, squeezed, name=f"squeeze_{bits}bit")
-
-
-def squeezed(model: keras.Model, bits: int = 4) -> keras.Model:
-    """``model`` behind a colour-depth squeezer: same predictions on coarse images, zero
-    gradients everywhere on the grid."""
-    shape = tuple(model.inputs[0].shape[1:])
-    inputs = keras.Input(shape)
-    return keras.Model(inputs, model(colour_depth_squeezer(shape, bits)(inputs)))
 
 
 class NoisyLogits(keras.layers.Layer):
