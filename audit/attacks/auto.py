@@ -91,12 +91,15 @@ class Auto(Attack):
             if gradient_only and not attack.uses_gradient:
                 break
             idx = np.flatnonzero(~out.success)
+            if attack.uses_gradient and seen.any():
+                # a gradient that was zero or not finite will not guide this stage either
+                idx = idx[~out.grad_useless[idx]]
             if idx.size == 0:
-                break
+                continue
             run_settings = replace(quiet, loss=loss) if loss else quiet
             start = None if x_start is None or seen.any() else np.asarray(x_start)[idx]
             # each stage its own budget: APGD's iterations, Square's queries (its steps)
-            stage_budget = attack.budget(budget.eps, budget.step, ITERATIONS, budget.norm,
+            stage_budget = attack.budget(budget.eps, 1.0, ITERATIONS, budget.norm,
                                          budget.queries)
             r = attack.run(classifier, x0[idx], goal.take(idx), stage_budget, run_settings,
                            x_start=start)

@@ -38,7 +38,7 @@ def test_minimal_budgets_are_witnessed_and_beat_fixed_attacks(clf, tiny_data, na
     assert (pred[flipped] != y[flipped]).all()
     # never below the audit's own attack at its budget, nor below fixed runs at other budgets
     assert np.mean(flipped & (min_eps <= 4)) >= np.mean(found.success)
-    for e in (1, 2, 3, 6):
+    for e in (1, 2, 3, 6) if name != "auto" else (2,):  # auto's Square makes each run slow
         fixed = attack.run(clf, x, goal, attack.budget(e), settings)
         assert np.mean(flipped & (min_eps <= e)) >= np.mean(fixed.success), e
     assert grads + queries > 0
