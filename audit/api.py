@@ -26,6 +26,7 @@ from .formats import FORMATS
 from .formatting import ci, counts, pct
 from .outdir import clear_earlier_audit, prepare_out_dir
 from .results import ModelInfo
+from .results.journal import JOURNAL_NAME
 from .runner import AuditConfig, Log, Progress, run_audit
 from .sources import ArraySource, FileListSource, FolderSource, PhotoSource
 from .verdict import Verdict, verdict
@@ -205,6 +206,7 @@ def run(
     out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="advaudit-"))
     created = not out_dir.exists()
     prepare_out_dir(out_dir, overwrite=overwrite, resume=resume, clear=False)
+    resume = resume and (out_dir / JOURNAL_NAME).is_file()
     with _removed_if_left_empty(out_dir, created):
         clf, info = _classifier(model, class_names=class_names, input_scale=input_scale,
                                 weights=weights, unsafe_load=unsafe_load, output=output,

@@ -2,6 +2,7 @@
 
 A folder that already holds an audit is refused unless the user says what to do with it:
 ``--overwrite`` removes that audit's artifacts (only those: results, PNGs, report), ``--resume``
+continues it (or, in a folder holding no audit yet, starts one),
 continues it from its journal.
 """
 
@@ -44,9 +45,11 @@ def prepare_out_dir(out: Path, *, overwrite: bool = False, resume: bool = False,
                            "a folder you can write to") from None
     found = earlier_audit(out)
     if resume:
-        if not (out / JOURNAL_NAME).is_file():
-            raise ResultsError(f"--resume: {out} holds no {JOURNAL_NAME} of an earlier audit; "
-                               "run without --resume")
+        # nothing there yet: a first run starts, so a requeued cluster job can always resume
+        if found and not (out / JOURNAL_NAME).is_file():
+            raise ResultsError(f"--resume: {out} holds an audit without its {JOURNAL_NAME} "
+                               f"({', '.join(found)}), which cannot be continued; pass "
+                               "--overwrite to start again")
     elif found and not overwrite:
         raise ResultsError(f"--out {out} already holds an audit ({', '.join(found)}): pass "
                            "--overwrite to replace it, --resume to continue it, or another --out")
