@@ -8,6 +8,7 @@ every output format, and ``_repr_html_`` so a notebook shows the verdict inline.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 from collections.abc import Sequence
@@ -20,12 +21,13 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from . import engine
-from .classifier import Classifier
+from .classifier import Classifier, select_output
 from .errors import ModelError, UsageError
 from .formats import FORMATS
 from .formatting import ci, counts, pct
-from .outdir import prepare_out_dir
+from .outdir import clear_earlier_audit, prepare_out_dir
 from .results import ModelInfo
+from .results.journal import JOURNAL_NAME
 from .runner import AuditConfig, Log, Progress, run_audit
 from .sources import ArraySource, FileListSource, FolderSource, PhotoSource
 from .verdict import Verdict, verdict
@@ -104,19 +106,27 @@ def _model_sha256(model: keras.Model) -> str:
     return h.hexdigest()
 
 
-def _classifier(model, *, class_names, input_scale, weights, unsafe_load
+def _classifier(model, *, class_names, input_scale, weights, unsafe_load, output, binary_logit
                 ) -> tuple[Classifier, ModelInfo]:
     if isinstance(model, keras.Model):
         try:
-            clf = Classifier.from_model(model, class_names,
-                                        1.0 if input_scale is None else input_scale)
+            head = select_output(model, output)
+        except ValueError as exc:
+            raise ModelError(f"{model.name}: {exc}") from None
+        try:
+            clf = Classifier.from_model(head, class_names,
+                                        1.0 if input_scale is None else input_scale,
+                                        binary_logit=binary_logit)
+        except ModelError as exc:
+            raise ModelError(f"{model.name}: {exc}") from None
         except ValueError as exc:
             raise ModelError(f"{model.name}: {exc}; pass one class name per output") from None
         return clf, ModelInfo(model.name, "<in memory>", _model_sha256(model))
     from victims.loading import load_victim
 
     victim = load_victim(None if model is None else str(model), weights,
-                         list(class_names) if class_names else None, input_scale, unsafe_load)
+                         list(class_names) if class_names else None, input_scale, unsafe_load,
+                         output=output, binary_logit=binary_logit)
     return victim.classifier, ModelInfo(victim.name, victim.path, victim.sha256,
                                         source=victim.source)
 
@@ -140,6 +150,18 @@ def _source(images, labels, class_names: list[str], exclude: Path) -> PhotoSourc
                      f"{type(images).__name__}")
 
 
+@contextlib.contextmanager
+def _removed_if_left_empty(folder: Path, created: bool):
+    """A folder this call created is removed again if the audit fails before writing in it
+    (a wrong model path should not leave an empty advaudit-report/ behind)."""
+    try:
+        yield
+    except BaseException:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
 def run(
     model: keras.Model | str | Path | None = None,
     images: str | Path | Sequence[str | Path] | np.ndarray | None = None,
@@ -155,6 +177,8 @@ def run(
     input_scale: float | None = None,
     weights: str | None = None,
     unsafe_load: bool = False,
+    output: str | None = None,
+    binary_logit: bool = False,
     shard: tuple[int, int] | None = None,
     progress: Progress | None = None,
     log: Log | None = None,
@@ -168,7 +192,9 @@ def run(
     whole ``config``. ``labels`` name each image's class when ``images`` is an array or a file
     list (class names or indices); ``class_names`` name the model's outputs. ``out`` is the
     folder for results and PNGs (default: a new temporary folder). ``shard=(i, n)`` audits the
-    i-th of n slices of the inputs (0-based).
+    i-th of n slices of the inputs (0-based). ``output`` names the head to attack in a model
+    with several outputs; ``binary_logit`` vouches that a single linear output is the logit of
+    a binary classifier.
     """
     if config is None:
         unknown = sorted(set(options) - set(AuditConfig.__dataclass_fields__))
@@ -179,27 +205,33 @@ def run(
         raise UsageError("pass either config or options, not both")
     config.budget()  # a bad budget fails before any model is loaded
     out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="advaudit-"))
-    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
-    with engine.devices.scope(config.devices):  # weights on every device of --devices
-        clf, info = _classifier(model, class_names=class_names, input_scale=input_scale,
-                                weights=weights, unsafe_load=unsafe_load)
-    from victims.preflight import preflight
+    created = not out_dir.exists()
+    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume, clear=False)
+    resume = resume and (out_dir / JOURNAL_NAME).is_file()
+    with _removed_if_left_empty(out_dir, created):
+        with engine.devices.scope(config.devices):  # weights on every device of --devices
+            clf, info = _classifier(model, class_names=class_names, input_scale=input_scale,
+                                    weights=weights, unsafe_load=unsafe_load, output=output,
+                                    binary_logit=binary_logit)
+        from victims.preflight import preflight
 
-    findings = preflight(clf, bool(class_names), config.seed)
-    for f in findings:
-        if log and f["status"] != "ok":
-            log(f"preflight {f['check']}: {f['status']}: {f['detail']}")
-    if any(f["status"] == "fail" for f in findings):
-        failed = ", ".join(f["check"] for f in findings if f["status"] == "fail")
-        raise ModelError(f"{info.path}: preflight failed ({failed}); see the lines above")
-    config.target_index(clf.class_names)
-    source = _source(images, labels, clf.class_names, out_dir)
-    if shard is not None:
-        source.shard(*shard)
-    info = ModelInfo(info.name, info.path, info.sha256, findings, info.source)
-    results = run_audit(clf, source, config, out_dir, model=info,
-                        command_line=command_line or f"audit.run({info.name!r})",
-                        resume=resume, progress=progress, log=log)
+        findings = preflight(clf, bool(class_names), config.seed)
+        for f in findings:
+            if log and f["status"] != "ok":
+                log(f"preflight {f['check']}: {f['status']}: {f['detail']}")
+        if any(f["status"] == "fail" for f in findings):
+            failed = ", ".join(f["check"] for f in findings if f["status"] == "fail")
+            raise ModelError(f"{info.path}: preflight failed ({failed}); see the lines above")
+        config.target_index(clf.class_names)
+        source = _source(images, labels, clf.class_names, out_dir)
+        if shard is not None:
+            source.shard(*shard)
+        info = ModelInfo(info.name, info.path, info.sha256, findings, info.source)
+        if overwrite:  # only now: a refused model or input leaves the earlier audit intact
+            clear_earlier_audit(out_dir)
+        results = run_audit(clf, source, config, out_dir, model=info,
+                            command_line=command_line or f"audit.run({info.name!r})",
+                            resume=resume, progress=progress, log=log)
     audit = AuditResults(results, out_dir)
     if report:
         try:

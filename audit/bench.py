@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from . import engine
 from .attacks import ATTACKS, Goal, RunSettings
+from .attacks.auto import ITERATIONS, QUERIES, TARGETS, autoattack_cost
 from .classifier import Classifier
 from .losses import margin
 from .sweep import minimal_epsilon
@@ -85,26 +86,38 @@ def scaling(clf: Classifier, *, batch_size: int, steps: int, rounds: int,
             "scaling_efficiency": round(many / (n * one), 3)}
 
 
-def audit_cost(clf: Classifier, x: np.ndarray, labels: np.ndarray, batch_size: int) -> dict:
-    """Gradient evaluations per image: fixed 10-step BIM at eps 8 vs the full --sweep to 8."""
+def audit_cost(clf: Classifier, x: np.ndarray, labels: np.ndarray, batch_size: int,
+               eps: int = 4, max_eps: int = 8) -> dict:
+    """Cost per image (gradient evaluations + queries) of ``auto`` at ``eps``, what AutoAttack's
+    standard version would spend on the same images, and a ``--sweep`` to ``max_eps`` against
+    ``auto``'s full per-image budget (what it spends on an image that never flips)."""
     probs = clf.predict(x, batch_size)
     keep = probs.argmax(1) == labels
     x, labels = x[keep], labels[keep]
     n = len(x)
     goal = Goal.of(labels)
-    bim = ATTACKS["bim"]
-    budget = bim.budget(8, 1, 10)
-    fixed = bim.run(clf, x, goal, budget, RunSettings(batch_size=batch_size, early_stop=False))
-    stopped = bim.run(clf, x, goal, budget, RunSettings(batch_size=batch_size))
-    _, sweep_evals = minimal_epsilon(clf, x, goal, 8, RunSettings(batch_size=batch_size))
+    auto = ATTACKS["auto"]
+    budget = auto.budget(eps)
+    settings = RunSettings(batch_size=batch_size)
+    r = auto.run(clf, x, goal, budget, settings)
+    c = len(clf.class_names)
+    full = ITERATIONS * (1 + min(TARGETS, c - 1)) + QUERIES
+    _, grads, queries, _ = minimal_epsilon(clf, x, goal, attack=auto, budget=budget,
+                                        max_eps=max_eps, settings=settings, found=r)
+    spent = (r.total_grad_evals + r.total_queries) / max(n, 1)
+    aa = float(autoattack_cost(r.found_by, r.queries, c).mean()) if n else 0.0
+    sweep = (grads + queries) / max(n, 1)
     return {
         "images": int(n),
-        "bim10_eps8_evals_per_image": fixed.total_grad_evals / max(n, 1),
-        "bim10_eps8_early_stop_evals_per_image": stopped.total_grad_evals / max(n, 1),
-        # rows the device computed for them, slots waiting to be refilled included
-        "bim10_eps8_early_stop_device_rows_per_image": stopped.device_rows / max(n, 1),
-        "sweep8_evals_per_image": sweep_evals / max(n, 1),
-        "sweep8_vs_bim10": sweep_evals / max(fixed.total_grad_evals, 1),
+        "eps": eps,
+        "flipped": int(r.success.sum()),
+        "auto_cost_per_image": round(spent, 2),
+        "autoattack_cost_per_image": round(aa, 2),
+        "auto_vs_autoattack": round(spent / aa, 4) if aa else None,
+        "auto_full_budget_per_image": full,
+        "sweep_max_eps": max_eps,
+        "sweep_cost_per_image": round(sweep, 2),
+        "sweep_vs_auto_full_budget": round(sweep / full, 4),
     }
 
 

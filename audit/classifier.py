@@ -13,7 +13,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .errors import ModelError
+
 SOFTMAX, LOGITS, SIGMOID = "softmax", "logits", "sigmoid"
+BINARY_LOGIT = "binary_logit"  # one linear output the user vouches is a binary logit
+TWO_CLASS_KINDS = (SIGMOID, BINARY_LOGIT)  # one output unit, attacked as the logits [0, z]
 
 
 def _activation_name(layer) -> str | None:
@@ -33,6 +37,8 @@ def _logits_head(model: keras.Model):
     """
     last = model.layers[-1]
     act = _activation_name(last)
+    if act == "linear":  # visibly no activation: logits, whatever range the values fall in
+        return LOGITS, None, f"final layer {last.name!r} has activation linear"
     if act not in ("softmax", "sigmoid"):
         return None, None, f"final layer {last.name!r} has activation {act or 'none'}"
     kind = SOFTMAX if act == "softmax" else SIGMOID
@@ -55,6 +61,37 @@ def _logits_head(model: keras.Model):
     return kind, None, f"final layer {type(last).__name__} cannot be split from its activation"
 
 
+def output_names(model: keras.Model) -> list[str]:
+    """Names of a model's outputs as Keras reports them (the output layers' names)."""
+    outputs = list(getattr(model, "outputs", None) or [])
+    try:
+        names = [str(n) for n in model.output_names]
+    except Exception:  # models without a static graph
+        names = []
+    return names if len(names) == len(outputs) else [f"output_{i}" for i in range(len(outputs))]
+
+
+def select_output(model: keras.Model, name: str | None) -> keras.Model:
+    """The model cut down to the one output ``name``, so that class names, the output kind and
+    the logits all come from the head the user picked; a model with several outputs and no
+    choice is refused rather than guessed (output 0 and the last layer need not be one head).
+    """
+    outputs = list(getattr(model, "outputs", None) or [])
+    names = output_names(model)
+    if len(outputs) <= 1:
+        if name is not None and names and name != names[0]:
+            raise ValueError(f"--output {name!r} does not exist: the model has one output "
+                             f"({names[0]}); drop --output")
+        return model
+    if name is None:
+        raise ValueError(f"the model has {len(outputs)} outputs ({', '.join(names)}): pick the "
+                         "one with class scores with --output NAME")
+    if name not in names:
+        raise ValueError(f"--output {name!r} is not one of the model's outputs "
+                         f"({', '.join(names)})")
+    return keras.Model(model.inputs, outputs[names.index(name)], name=f"{model.name}_{name}")
+
+
 @dataclass
 class Classifier:
     model: keras.Model
@@ -68,14 +105,19 @@ class Classifier:
 
     @classmethod
     def from_model(
-        cls, model: keras.Model, class_names: list[str] | None = None, input_scale: float = 1.0
+        cls, model: keras.Model, class_names: list[str] | None = None, input_scale: float = 1.0,
+        *, binary_logit: bool = False,
     ) -> Classifier:
+        """Raises ValueError when ``class_names`` do not fit the model, ``ModelError`` when the
+        model is not a classifier (one linear output) or ``binary_logit`` does not fit it."""
         kind, fn, how = _logits_head(model)
+        visible = kind is not None
         if kind is None:
             kind = _probe_output_kind(model, input_scale)
             how = how if kind == LOGITS else how + "; outputs look like " + kind
         n_out = int(model.outputs[0].shape[-1]) if getattr(model, "outputs", None) else 2
-        n_classes = 2 if kind == SIGMOID else n_out
+        kind = _single_output_kind(kind, n_out, visible, binary_logit)
+        n_classes = 2 if kind in TWO_CLASS_KINDS else n_out
         if class_names and len(class_names) != n_classes:
             raise ValueError(f"{len(class_names)} class names given for a model with "
                              f"{n_classes} classes")
@@ -111,7 +153,7 @@ class Classifier:
                 z = tf.math.log(p) - tf.math.log1p(-p)
             else:
                 z = out
-        if self.output_kind == SIGMOID:  # one sigmoid unit is the two logits [0, z]
+        if self.output_kind in TWO_CLASS_KINDS:  # one unit is the two logits [0, z]
             z = tf.concat([tf.zeros_like(z[:, :1]), z[:, :1]], axis=1)
         return z
 
@@ -128,6 +170,26 @@ class Classifier:
             for i in range(0, len(counts), batch_size)
         ]
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+
+def _single_output_kind(kind: str, n_out: int, visible: bool, binary_logit: bool) -> str:
+    """One output unit is a classifier only as a sigmoid probability or a binary logit; a
+    linear unit is as likely a regression score, and attacking it as a one-class classifier
+    can never flip anything (a green result for a model that was never tested)."""
+    if n_out != 1:
+        if binary_logit:
+            raise ModelError(f"--binary-logit is for a model with one output unit; this one has "
+                             f"{n_out}: drop --binary-logit")
+        return kind
+    if binary_logit:
+        if kind == SIGMOID and visible:
+            raise ModelError("the single output is a sigmoid probability, not a logit: drop "
+                             "--binary-logit (it is attacked as the logits [0, z] anyway)")
+        return BINARY_LOGIT
+    if kind == SIGMOID:
+        return kind
+    raise ModelError("the single output is linear (a regression score?), not class scores; "
+                     "if it is the logit of a binary classifier, pass --binary-logit")
 
 
 def _probe_output_kind(model: keras.Model, input_scale: float) -> str:

@@ -11,12 +11,21 @@ import math
 DASH = "\u2013"
 
 
+# No audit quantity comes near this (the L2 norm of a 100-megapixel delta is under 1e7), and
+# sums and spans of values below it cannot overflow a float: a hand-edited 1e308 is junk.
+PLAUSIBLE = 1e15
+
+
 def num(v: object) -> float | None:
-    """A finite float, or None for null, text, NaN or infinity in a hand-edited results.json."""
+    """A finite float, or None for null, text, NaN, infinity or an absurd magnitude (beyond
+    ``PLAUSIBLE``) in a hand-edited results.json."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
-    v = float(v)
-    return v if math.isfinite(v) else None
+    try:
+        v = float(v)
+    except OverflowError:  # an int too large for a float
+        return None
+    return v if math.isfinite(v) and abs(v) <= PLAUSIBLE else None
 
 
 def sort_value(v: object) -> str:

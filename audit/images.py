@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 from .fileio import atomic_write_bytes
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _KAGGLE_NAME = re.compile(r"^([A-Za-z]+)\.\d+\.")
+# Never decode more pixels than this (Pillow's own default guard, about 0.27 GB as RGB): a PNG
+# of a few MB can declare 30000x30000 pixels, and decoding it would take gigabytes.
+MAX_PIXELS = 89_478_485
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 @dataclass
@@ -54,7 +59,10 @@ def _is_document(path: Path) -> bool:
 
 
 def list_image_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
-    """Every file below root, sorted; non-images are kept so they can be reported as skipped.
+    """Every entry below root an audit accounts for, sorted: files (non-images too, so they
+    can be reported as skipped), and hidden files, hidden folders (one entry each: a ``.git``
+    is not a thousand skips) and broken symbolic links, which ``read_photo`` reports as skipped,
+    so nothing vanishes silently. Read-me and licence files are left out without a word.
 
     Folders in ``exclude`` (an audit's own PNG folders) and any folder below root holding an
     audit's results are left out, so auditing ``--images .`` twice never attacks its own
@@ -62,6 +70,9 @@ def list_image_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
     """
     root = Path(root)
     if not root.exists():
+        if root.is_symlink():
+            raise ImageError(f"image folder {root} is a broken symbolic link: pass --images DIR "
+                             "with photos")
         raise ImageError(f"image folder {root} does not exist: pass --images DIR with photos")
     if root.is_file():
         return [root]
@@ -73,32 +84,78 @@ def list_image_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
     def left_out(p: Path) -> bool:
         return bool(skip) and any(p.resolve().is_relative_to(d) for d in skip)
 
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        and not _is_document(p)
-        and not left_out(p)
-    )
+    entries: set[Path] = set()
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        hidden = next((i for i, part in enumerate(rel.parts) if part.startswith(".")), None)
+        if hidden is not None:
+            entries.add(root.joinpath(*rel.parts[: hidden + 1]))
+        elif (p.is_symlink() and not p.exists()) or (p.is_file() and not _is_document(p)):
+            entries.add(p)
+    files = sorted(p for p in entries if not left_out(p))
     if not files:
         raise ImageError(f"image folder {root} is empty: put photos in it (cat/*.jpg, dog/*.jpg)")
     return files
 
 
+def not_read_because(path: Path) -> str | None:
+    """Why an entry of ``list_image_files`` is not read at all (hidden, broken link), or None."""
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link, not read"
+    if path.name.startswith("."):
+        if path.is_dir():
+            n = sum(1 for f in path.rglob("*") if f.is_file())
+            return f"hidden folder ({n} files), not read"
+        return "hidden file, not read"
+    return None
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit grayscale (PNG, TIFF) scaled to 0..255; Pillow's convert('L') would clip every
+    value above 255 and read the photo as white."""
+    if img.mode not in _SIXTEEN_BIT:
+        return img
+    wide = np.asarray(img, dtype=np.int64)
+    return Image.fromarray(((np.clip(wide, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8))
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation, as every photo viewer does; a malformed tag is ignored."""
+    try:
+        return ImageOps.exif_transpose(img) or img
+    except Exception:  # a broken EXIF block must not cost the photo
+        return img
+
+
+def too_large(width: int | None = None, height: int | None = None) -> str:
+    size = f"{width}x{height} pixels" if width else "more pixels than allowed"
+    return (f"image of {size}, over the limit of {MAX_PIXELS:,} (a decompression bomb?); "
+            "not decoded")
+
+
 def read_pixels(path: Path, size: tuple[int, int], channels: int = 3) -> np.ndarray:
     """Decode, convert to RGB or grayscale and resize (width, height order for PIL).
 
-    Raises ValueError with a short reason when the file is not a readable image.
+    The header's size is checked before anything is decoded (``MAX_PIXELS``). Raises ValueError
+    with a short reason when the file is not a readable image or is too large to decode.
     """
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # Pillow warns on open; the size check below decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ValueError(too_large(w, h))
             img.load()
+            img = _to_8bit(_upright(img))
             mode = "L" if channels == 1 else "RGB"
             img = img.convert(mode)
             if img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
+    except Image.DecompressionBombError:  # Pillow's own guard, at twice its limit
+        raise ValueError(too_large()) from None
     except UnidentifiedImageError:
         raise ValueError("not an image file") from None
     except (OSError, SyntaxError) as exc:
@@ -112,6 +169,9 @@ def read_photo(path: Path, root: Path, size: tuple[int, int], channels: int = 3
                ) -> Photo | Skipped:
     """One input file as a Photo at the model's size, or the reason it was skipped."""
     path = Path(path)
+    why = not_read_because(path)
+    if why:
+        return Skipped(str(path), why)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return Skipped(str(path), f"not an image file (suffix {path.suffix or 'none'})")
     try:

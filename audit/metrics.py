@@ -35,15 +35,25 @@ def perturbation_norms(clean: np.ndarray, adv: np.ndarray) -> dict[str, np.ndarr
     }
 
 
+SSIM_WINDOW = 11  # tf.image.ssim's Gaussian window (Wang et al. 2004)
+
+
 def image_quality(clean: np.ndarray, adv: np.ndarray, batch: int = 32) -> dict[str, np.ndarray]:
     """PSNR (dB, None where identical) and SSIM, from tf.image on the 0..255 images, ``batch``
-    images at a time (SSIM's intermediate tensors are many times the images' size)."""
+    images at a time (SSIM's intermediate tensors are many times the images' size).
+
+    SSIM is defined over 11x11 windows; for images smaller than that it is NaN (null in
+    results.json) rather than a number from a different window, and never a crash that
+    would cost the attack's work.
+    """
+    measurable = min(clean.shape[1:3], default=0) >= SSIM_WINDOW
     psnr, ssim = [], []
     for lo in range(0, len(clean), batch):
         a = tf.constant(clean[lo:lo + batch], tf.float32)
         b = tf.constant(adv[lo:lo + batch], tf.float32)
         psnr.append(tf.image.psnr(a, b, max_val=255.0).numpy())
-        ssim.append(tf.image.ssim(a, b, max_val=255.0).numpy())
+        ssim.append(tf.image.ssim(a, b, max_val=255.0, filter_size=SSIM_WINDOW).numpy()
+                    if measurable else np.full(len(a), np.nan, np.float32))
     empty = np.zeros(0, np.float32)
     return {"psnr": np.concatenate(psnr) if psnr else empty,
             "ssim": np.concatenate(ssim) if ssim else empty}

@@ -22,6 +22,8 @@ import numpy as np
 from . import results as contract
 from . import verdict as verdicts
 from .attacks import ATTACKS, Attack, Budget, Goal, RunSettings
+from .attacks.auto import stages_of, yardstick
+from .attacks.base import DEFAULT_QUERIES, grid_radius
 from .classifier import Classifier
 from .errors import ImageError, Interrupted, UsageError
 from .formats import FORMATS
@@ -41,10 +43,11 @@ TRUST_SAMPLE = 16
 class AuditConfig:
     """What to attack with and how; validated when the audit starts."""
 
-    attack: str = "bim"
+    attack: str = "auto"
     eps: float = 4.0
     step: float = 1.0
-    steps: int = 10
+    steps: int | None = None  # None: the attack's default
+    queries: int = DEFAULT_QUERIES
     norm: str = "linf"
     loss: str = "margin"
     target: str | None = None
@@ -66,7 +69,12 @@ class AuditConfig:
         return ATTACKS[self.attack]
 
     def budget(self) -> Budget:
-        return self.attack_impl.budget(self.eps, self.step, self.steps, self.norm)
+        budget = self.attack_impl.budget(self.eps, self.step, self.steps, self.norm,
+                                         self.queries)
+        if grid_radius(budget) < 1:  # an audit that cannot change a pixel would report "held"
+            raise UsageError(f"--eps {self.eps:g} is under one count: no pixel on the 0..255 "
+                             "grid can change, so nothing could flip; give at least 1 (1/255)")
+        return budget
 
     def target_index(self, class_names: list[str]) -> int:
         if self.target is None:
@@ -154,10 +162,11 @@ def _audit_chunk(ctx: _Context, photos: list[tuple[int, Photo]], tick) -> tuple[
     delivered_probs = clf.predict(reloaded.astype(np.float32), ctx.config.batch_size)
 
     min_eps = np.zeros(idx.size, np.int64)
-    sweep_evals = 0
+    sweep_grads = sweep_queries = 0
     if ctx.config.sweep and idx.size:
-        min_eps, sweep_evals = minimal_epsilon(clf, x0[idx], goal, ctx.config.max_eps,
-                                               ctx.settings)
+        min_eps, sweep_grads, sweep_queries, _ = minimal_epsilon(
+            clf, x0[idx], goal, attack=ctx.attack, budget=ctx.budget,
+            max_eps=ctx.config.max_eps, settings=ctx.settings, found=result)
 
     flipped = goal.met(result.probs.argmax(axis=1))
     delivered = goal.met(delivered_probs.argmax(axis=1))
@@ -189,7 +198,7 @@ def _audit_chunk(ctx: _Context, photos: list[tuple[int, Photo]], tick) -> tuple[
             found_by=result.found_by[k] if flipped[k] else None))
     cost = {"photos": len(photos), "attack_seconds": round(attack_seconds, 3),
             "evaluations": result.total_grad_evals + result.total_queries,
-            "sweep_grad_evals": int(sweep_evals)}
+            "sweep_grad_evals": int(sweep_grads), "sweep_queries": int(sweep_queries)}
     return rows, cost
 
 
@@ -230,7 +239,10 @@ def _assemble(ctx: _Context, rows: dict[int, dict], skipped: dict[int, dict],
         attack_seconds=sum(c.get("attack_seconds", 0.0) for c in costs),
         evaluations=sum(c.get("evaluations", 0) for c in costs),
         sweep_grad_evals=sum(c.get("sweep_grad_evals", 0) for c in costs)
-        if ctx.config.sweep else None)
+        if ctx.config.sweep else None,
+        sweep_queries=sum(c.get("sweep_queries", 0) for c in costs) if ctx.config.sweep else None)
+    if ctx.attack.name == "auto":
+        summary["autoattack_cost_per_image"] = yardstick(images, len(ctx.classifier.class_names))
     results = {
         "schema_version": contract.SCHEMA_VERSION,
         "manifest": manifest,
@@ -297,19 +309,24 @@ def run_audit(
                    config.target_index(names), DeltaHistogram(classifier.channels))
     loss = attack.effective_loss(settings)
     early_stop = settings.early_stop and attack.early_stop
-    sweep = {"max_eps": config.max_eps, "schedule": "BIM, 1 count/step, "
-             "min(e+4, ceil(1.25e)) steps (Kurakin et al. 2017)"} if config.sweep else None
+    if config.sweep and not math.isfinite(budget.eps):
+        raise UsageError(f"--sweep needs a bounded attack; --attack {attack.name} dictates an "
+                         "unbounded one")
+    sweep = {"max_eps": config.max_eps, "method": "downward from the audit's own flips, one "
+             f"count at a time, warm-started {attack.name}" + (" (its gradient stages)"
+                                                              if attack.name == "auto" else "")
+             } if config.sweep else None
     manifest = contract.build_manifest(
         model=model, command_line=command_line, images_dir=source.description, attack=attack,
         budget=budget, loss=loss, target=config.target, early_stop=early_stop,
         seed=config.seed, sweep=sweep, class_names=names, input_scale=classifier.input_scale,
-        batch_size=config.batch_size,
+        batch_size=config.batch_size, stages=stages_of(attack, budget.norm),
         shard={"index": source.shard_of[0] + 1, "count": source.shard_of[1],
                "inputs": source.n_all, "first": source.indices[0] if source.indices else None,
                "end": source.indices[-1] + 1 if source.indices else None}
         if source.shard_of else None)
     fingerprint = {
-        "model_sha256": model.sha256, "class_names": list(names),
+        "model": model.name, "model_sha256": model.sha256, "class_names": list(names),
         "input_scale": classifier.input_scale, "attack": attack.name,
         "budget": contract.budget_record(budget), "loss": loss, "target": config.target,
         "early_stop": early_stop, "seed": config.seed, "sweep": sweep,

@@ -60,7 +60,8 @@ class FolderSource(PhotoSource):
         base = self.root if self.root.is_dir() else self.root.parent
         h = hashlib.sha256()
         for f in self.files:
-            h.update(f"{f.relative_to(base)}\0{f.stat().st_size}\n".encode())
+            size = f.stat().st_size if f.exists() else -1  # a broken link is listed too
+            h.update(f"{f.relative_to(base)}\0{size}\n".encode())
         return h.hexdigest()
 
 

@@ -51,6 +51,9 @@ def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
     if attack not in STRONG_ATTACKS:
         doubts.append(f"the attack ({attack}) is not a strong configuration: a model that holds "
                       "against it may still fall to a stronger one; run --attack auto")
+    elif not set(manifest.get("attack_stages") or GRADIENT_FREE) & set(GRADIENT_FREE):
+        doubts.append("no gradient-free attack ran (Square exists for L-inf only), so gradient "
+                      "masking would go unnoticed")
     if trust is None:
         doubts.append("the trust checks did not run (--no-trust), so gradient masking was not "
                       "looked for")

@@ -79,3 +79,41 @@ def small_cnn(seed: int = 0) -> keras.Model:
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Dense(2, activation="softmax", kernel_initializer=initializer)(x)
     return keras.Model(inputs, outputs, name="small_cnn")
+
+
+def colour_depth_squeezer(shape: tuple[int, ...], bits: int = 4,
+                          input_scale: float = 1.0) -> keras.Model:
+    """Feature squeezing (Xu et al. 2018) from standard layers: reduce every pixel to ``bits``.
+
+    Each level boundary is a steep ``hard_sigmoid`` step placed half-way between two integer
+    pixel values, a quarter count wide, so on the uint8 grid every step is saturated and the
+    input gradient is exactly zero: the gradient masking of a published, broken defence, built from
+    standard layers so the model saves and loads with ``safe_mode`` on.
+    """
+    levels = 2 ** bits
+    width = 256 // levels
+    slope = 6 * 4 * 255.0 / input_scale  # hard_sigmoid spans 6 units: a quarter count wide
+    inputs = keras.Input(shape)
+    steps = []
+    for k in range(1, levels):
+        threshold = (k * width - 0.5) / 255.0 * input_scale
+        ramp = keras.layers.Rescaling(slope, offset=-slope * threshold)(inputs)
+        steps.append(keras.layers.Activation("hard_sigmoid")(ramp))
+    total = keras.layers.Add()(steps)
+    squeezed = keras.layers.Rescaling(width / 255.0 * input_scale)(total)
+    return keras.Model(inputs, squeezed, name=f"squeeze_{bits}bit")
+
+
+def squeezed(model: keras.Model, bits: int = 4) -> keras.Model:
+    """``model`` behind a colour-depth squeezer: same predictions on coarse images, zero
+    gradients everywhere on the grid. A final softmax stays the outermost layer, so the audit
+    still finds the logits before it."""
+    shape = tuple(model.inputs[0].shape[1:])
+    inputs = keras.Input(shape)
+    last = model.layers[-1]
+    body, head = model, None
+    if isinstance(last, keras.layers.Softmax):
+        body, head = keras.Model(model.inputs, last.input), keras.layers.Softmax()
+    out = body(colour_depth_squeezer(shape, bits)(inputs))
+    return keras.Model(inputs, head(out) if head is not None else out,
+                       name=f"{model.name}_squeezed_{bits}bit")

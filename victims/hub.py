@@ -152,11 +152,12 @@ def file_hashes(folder: Path) -> dict[str, str]:
 
 
 def load_hub_model(spec: str, *, unsafe: bool = False, client=None,
-                   cache: Path | None = None) -> HubModel:
+                   cache: Path | None = None, output: str | None = None) -> HubModel:
     """Download (or reuse from the cache) and load ``hf://owner/repo[@revision]``.
 
     ``safe_mode`` stays on: a repo whose model has Lambda layers or custom code is refused
-    unless ``unsafe`` (``--unsafe-load``) says the user trusts it.
+    unless ``unsafe`` (``--unsafe-load``) says the user trusts it. ``output`` picks one head
+    of a model with several outputs (``--output``).
     """
     repo, revision = parse_hub_spec(spec)
     folder = download_snapshot(spec, client=client, cache=cache)
@@ -164,7 +165,7 @@ def load_hub_model(spec: str, *, unsafe: bool = False, client=None,
         raise ModelError(f"{spec}: the Hub client returned {folder}, which is not a folder")
     entry = model_entry(folder, spec)
     try:
-        model = load_model_file(entry, unsafe)
+        model = load_model_file(entry, unsafe, output=output)
     except ModelError as exc:  # name the repo, not the cache folder it sits in
         raise ModelError(str(exc).replace(str(entry), spec)) from None
     commit = folder.name if _COMMIT.fullmatch(folder.name) else None

@@ -65,7 +65,11 @@ def safe_extract(archive: Path, dest: Path) -> list[Path]:
 def fetch_kaggle_catdog(cache: Path, api=None) -> Path:
     """Download, extract safely, record the SHA-256; returns the cached weights path."""
     target_dir = cache / "kaggle-catdog"
-    target_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VictimError(f"cannot create the cache folder {target_dir} ({exc.strerror}): set "
+                          "ADVAUDIT_CACHE to a writable folder") from None
     api = api or kaggle_api()
     with tempfile.TemporaryDirectory(dir=target_dir) as tmp:
         staging = Path(tmp)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import keras
 
-from audit.classifier import Classifier
+from audit.classifier import Classifier, select_output
 from audit.errors import ModelError
 
 from . import hub, registry
@@ -31,19 +31,29 @@ def load_victim(
     labels: list[str] | None = None,
     input_scale: float | None = None,
     unsafe: bool = False,
+    *,
+    output: str | None = None,
+    binary_logit: bool = False,
 ) -> LoadedVictim:
-    """A victim name (default ``catdog-mini``) or a model path, as a ready Classifier."""
+    """A victim name (default ``catdog-mini``) or a model path, as a ready Classifier.
+
+    ``output`` names the head to attack in a model with several outputs; ``binary_logit``
+    vouches that a single linear output is the logit of a binary classifier."""
     spec = spec or registry.DEFAULT_VICTIM
     source = None
     if spec in registry.VICTIMS:
         victim = registry.VICTIMS[spec]
         model, path = victim.load(weights)
+        try:
+            model = select_output(model, output)
+        except ValueError as exc:
+            raise ModelError(f"{spec}: {exc}") from None
         names = labels or list(victim.class_names)
         scale = input_scale if input_scale is not None else victim.input_scale
     elif hub.is_hub_spec(spec):
         if weights:
             raise ModelError(f"--weights goes with a victim name, not with {spec}")
-        got = hub.load_hub_model(spec, unsafe=unsafe)
+        got = hub.load_hub_model(spec, unsafe=unsafe, output=output)
         model, path, source = got.model, got.path, got.source
         names = labels
         scale = input_scale if input_scale is not None else 1.0
@@ -52,12 +62,15 @@ def load_victim(
             raise ModelError(f"--weights goes with a victim name ({', '.join(registry.VICTIMS)}),"
                              f" not with the model file {spec}")
         path = Path(spec)
-        model = load_model_file(path, unsafe, victim_names=tuple(registry.VICTIMS))
+        model = load_model_file(path, unsafe, victim_names=tuple(registry.VICTIMS),
+                                output=output)
         names = labels
         scale = input_scale if input_scale is not None else 1.0
     check_image_model(model, spec)
     try:
-        clf = Classifier.from_model(model, names, scale)
+        clf = Classifier.from_model(model, names, scale, binary_logit=binary_logit)
+    except ModelError as exc:
+        raise ModelError(f"{spec}: {exc}") from None
     except ValueError as exc:
         raise ModelError(f"{spec}: {exc}; pass one --labels name per class, in output order")\
             from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.classifier import LOGITS, SIGMOID, SOFTMAX, Classifier
+from audit.classifier import BINARY_LOGIT, LOGITS, SIGMOID, SOFTMAX, Classifier
 
 
 def preflight(clf: Classifier, labels_given: bool, seed: int = 0) -> list[dict]:
@@ -19,9 +19,10 @@ def preflight(clf: Classifier, labels_given: bool, seed: int = 0) -> list[dict]:
         SOFTMAX: "softmax probabilities",
         LOGITS: "logits (no final activation)",
         SIGMOID: "single sigmoid unit, attacked as the two logits [0, z]",
+        BINARY_LOGIT: "single logit (--binary-logit), attacked as the two logits [0, z]",
     }[clf.output_kind]
     findings.append({"check": "output", "status": "ok", "detail": kind_text})
-    split = clf._logits_fn is not None or clf.output_kind == LOGITS
+    split = clf._logits_fn is not None or clf.output_kind in (LOGITS, BINARY_LOGIT)
     findings.append({
         "check": "logits",
         "status": "ok" if split else "warn",
@@ -31,12 +32,19 @@ def preflight(clf: Classifier, labels_given: bool, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, (4, shape[1], shape[2], shape[3])).astype(np.float32)
     a, b = clf.predict(x), clf.predict(x)
-    same = np.allclose(a, b, atol=1e-6)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        findings.append({
+            "check": "finite", "status": "fail",
+            "detail": "the model's outputs are not finite (NaN or infinity) on random images, so "
+            "no prediction or flip can be trusted: check its weights and --input-scale",
+        })
+    # NaN where both passes give NaN is the finite check's finding, not randomness (dropout)
+    same = np.allclose(a, b, atol=1e-6, equal_nan=True)
     findings.append({
         "check": "determinism",
         "status": "ok" if same else "fail",
         "detail": "two inference passes (training=False) agree" if same else
-        f"two inference passes differ by {np.abs(a - b).max():.2g}: the model is random at "
+        f"two inference passes differ by {np.nanmax(np.abs(a - b)):.2g}: the model is random at "
         "inference (dropout left on?), so flips cannot be trusted",
     })
     n = len(clf.class_names)

@@ -12,7 +12,7 @@ import keras
 
 from audit.errors import VictimError
 
-from .architectures import CLASS_NAMES, kaggle_catdog
+from .architectures import CLASS_NAMES, kaggle_catdog, squeezed
 from .model_files import load_model_file, sha256_of
 
 PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
@@ -26,7 +26,11 @@ def cache_dir() -> Path:
     """``$ADVAUDIT_CACHE``, else the platform's user cache folder."""
     env = os.environ.get("ADVAUDIT_CACHE")
     if env:
-        return Path(env).expanduser()
+        path = Path(env).expanduser()
+        if path.exists() and not path.is_dir():
+            raise VictimError(f"ADVAUDIT_CACHE={env} is a file, not a folder: point it at a "
+                              "folder (it is created if missing) or unset it")
+        return path
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("advaudit"))
@@ -41,6 +45,7 @@ class Victim:
     weights_path: Callable[[], Path]
     builder: Callable[[], keras.Model] | None = None  # None: the file is a full model
     fetchable: bool = False  # 'advaudit victims fetch NAME' downloads its weights
+    wrap: Callable[[keras.Model], keras.Model] | None = None  # a defence around the model
 
     def available(self) -> bool:
         return self.weights_path().exists()
@@ -55,7 +60,8 @@ class Victim:
                 f"{self.name}' (needs Kaggle credentials) or pass --weights FILE"
             )
         if self.builder is None:
-            return load_model_file(path), path
+            model = load_model_file(path)
+            return (self.wrap(model) if self.wrap else model), path
         if not weights:
             verify_recorded_hash(path)
         model = self.builder()
@@ -79,7 +85,14 @@ def verify_recorded_hash(path: Path) -> None:
     record = recorded_hash_file(path)
     if not record.exists():
         return
-    expected = json.loads(record.read_text())["sha256"]
+    try:
+        expected = json.loads(record.read_text())["sha256"]
+        if not (isinstance(expected, str) and len(expected) == 64):
+            raise ValueError("no SHA-256 in it")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not the JSON record advaudit wrote"
+        raise VictimError(f"the hash record {record} is corrupt ({reason}): delete it and "
+                          f"{path}, then run 'advaudit victims fetch' again") from None
     actual = sha256_of(path)
     if actual != expected:
         raise VictimError(
@@ -95,6 +108,15 @@ VICTIMS: dict[str, Victim] = {
         CLASS_NAMES,
         1.0,
         lambda: PACKAGE_WEIGHTS / "catdog-mini.keras",
+    ),
+    "catdog-mini-squeezed": Victim(
+        "catdog-mini-squeezed",
+        "catdog-mini behind a 4-bit colour-depth squeezer (feature squeezing, Xu et al. 2018): "
+        "a defended model whose input gradient is exactly zero, which Square still breaks",
+        CLASS_NAMES,
+        1.0,
+        lambda: PACKAGE_WEIGHTS / "catdog-mini.keras",
+        wrap=squeezed,
     ),
     "kaggle-catdog": Victim(
         "kaggle-catdog",

@@ -22,6 +22,7 @@ from ..classifier import Classifier
 from ..errors import UsageError
 
 NORMS = ("linf", "l2")
+DEFAULT_QUERIES = 1000
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,15 @@ class Budget:
     """How far and how fast, in counts: ``eps`` per pixel (L-inf) or in total (L2).
 
     ``eps`` is ``math.inf`` only for attacks that dictate an unbounded ball (the seed procedure).
-    Build budgets with ``Attack.budget``, which validates what the user typed.
+    ``steps`` bounds gradient iterations, ``queries`` the forward passes of a gradient-free
+    attack per image. Build budgets with ``Attack.budget``, which validates what the user typed.
     """
 
     eps: float
     step: float
     steps: int
     norm: str = "linf"
+    queries: int = DEFAULT_QUERIES
 
 
 def grid_radius(budget: Budget) -> float:
@@ -135,10 +138,17 @@ class Attack(ABC):
     loss: ClassVar[str | None] = None  # a loss the attack dictates; None: the user's choice
     early_stop: ClassVar[bool] = True  # False: always takes every step (the seed procedure)
     fixed: ClassVar[dict[str, float | int | str]] = {}  # budget fields the attack dictates
+    constant_steps: ClassVar[bool] = True  # moves by steps of budget.step (else: a search)
+    default_steps: ClassVar[int] = 10  # iterations when the user names none
 
-    def budget(self, eps: float, step: float = 1.0, steps: int = 10,
-               norm: str = "linf") -> Budget:
-        """A validated budget for this attack; fields the attack dictates override the user's."""
+    def budget(self, eps: float, step: float = 1.0, steps: int | None = None,
+               norm: str = "linf", queries: int = DEFAULT_QUERIES) -> Budget:
+        """A validated budget for this attack; fields the attack dictates override the user's.
+
+        ``steps=None`` takes the attack's own default (APGD's schedule wants 100 iterations where
+        BIM's 10 are enough)."""
+        if steps is None:
+            steps = self.default_steps
         if norm not in self.norms:
             raise UsageError(f"--norm {norm} is not available with --attack {self.name} "
                              f"(it supports {', '.join(self.norms)})")
@@ -149,9 +159,12 @@ class Attack(ABC):
             raise UsageError(f"--step {step} is not a step size: give a count > 0")
         if int(steps) < 1:
             raise UsageError(f"--steps {steps} must be at least 1")
-        values = {"eps": float(eps), "step": float(step), "steps": int(steps), "norm": norm}
-        for key, value in self.fixed.items():
-            values[key] = values["eps"] if value == "eps" else value
+        if int(queries) < 1:
+            raise UsageError(f"--queries {queries} must be at least 1")
+        values = {"eps": float(eps), "step": float(step), "steps": int(steps), "norm": norm,
+                  "queries": int(queries)}
+        for key, value in self.fixed.items():  # a string names another budget field
+            values[key] = values[value] if isinstance(value, str) else value
         return Budget(**values)
 
     def effective_loss(self, settings: RunSettings) -> str:

@@ -9,19 +9,31 @@ from pathlib import Path
 
 import click
 
-from ..attacks import ATTACKS
-from ..attacks.base import NORMS
+from ..attacks import ATTACKS, Attack
+from ..attacks.base import DEFAULT_QUERIES, NORMS
 from ..losses import LOSSES
 from .options import (
     COUNTS,
     DEVICES,
     DEVICES_HELP,
+    LABELS,
     ci_output_options,
     progress_factory,
     write_ci_outputs,
 )
 
 EXIT_GATE = 1
+
+
+def _steps_help() -> str:
+    """Iterations' defaults differ by attack (APGD's schedule is laid out for 100)."""
+    by_value: dict[int, list[str]] = {}
+    for name, a in ATTACKS.items():
+        if "steps" not in a.fixed:
+            by_value.setdefault(a.default_steps, []).append(name)
+    common = Attack.default_steps
+    others = "; ".join(f"{', '.join(names)}: {n}" for n, names in by_value.items() if n != common)
+    return f"Iterations per image [default: {common}" + (f"; {others}]" if others else "]")
 
 
 def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
@@ -39,11 +51,13 @@ def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
 @click.option("--images", type=click.Path(path_type=Path),
               help="Folder of photos (cat/*.jpg, dog/*.jpg or cat.1.jpg); default: shipped "
                    "samples.")
-@click.option("--attack", type=click.Choice(list(ATTACKS)), default="bim", show_default=True)
+@click.option("--attack", type=click.Choice(list(ATTACKS)), default="auto", show_default=True)
 @click.option("--eps", type=COUNTS, default="4", show_default=True,
               help="Budget in counts (0..255 scale) per pixel (L-inf) or in total (L2).")
 @click.option("--step", type=COUNTS, default="1", show_default=True, help="Step size in counts.")
-@click.option("--steps", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--steps", type=click.IntRange(1), help=_steps_help())
+@click.option("--queries", type=click.IntRange(1), default=DEFAULT_QUERIES, show_default=True,
+              help="Forward passes per image for gradient-free attacks (square).")
 @click.option("--norm", type=click.Choice(list(NORMS)), default="linf", show_default=True,
               help="Ball of the budget (" + "; ".join(
                   f"{n}: {', '.join(a for a in ATTACKS if n in ATTACKS[a].norms)}"
@@ -77,19 +91,26 @@ def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as one JSON object instead of the table.")
 @click.option("--weights", type=click.Path(), help="Weights file for a named victim.")
-@click.option("--labels", help="Class names in output order, comma-separated (cat,dog).")
+@click.option("--labels", type=LABELS,
+              help="Class names in output order, comma-separated (cat,dog).")
+@click.option("--output", "output_name", metavar="NAME",
+              help="The output (head) to attack in a model with several outputs.")
+@click.option("--binary-logit", is_flag=True,
+              help="MODEL's single linear output is the logit of a binary classifier.")
 @click.option("--input-scale", type=click.Choice(["1", "255"]),
               help="What the model expects for a white pixel.")
-@click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers / custom code in MODEL.")
+@click.option("--unsafe-load", is_flag=True,
+              help="Trust MODEL: allow Lambda layers, custom code, TFSMLayer and SavedModel "
+                   "graphs that touch files or run Python.")
 @click.option("--jit", is_flag=True, help="Compile the attack step with XLA.")
 @click.option("--devices", type=DEVICES, help=DEVICES_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
 @ci_output_options
-def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, max_eps,
+def audit(model, images, attack, eps, step, steps, queries, norm, loss, target, sweep, max_eps,
           batch_size, seed, out, overwrite, resume, shard, chunk_size, fail_above,
           fail_on_inconclusive, no_early_stop,
-          no_trust, no_report, max_cards, as_json, weights, labels, input_scale, unsafe_load,
-          jit, devices, verbose, junit_xml, markdown) -> None:
+          no_trust, no_report, max_cards, as_json, weights, labels, output_name, binary_logit,
+          input_scale, unsafe_load, jit, devices, verbose, junit_xml, markdown) -> None:
     """Attack MODEL (a path, hf://owner/repo[@revision] or a victim name; default catdog-mini)
     and measure how often it flips.
 
@@ -101,11 +122,12 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
     from ..runner import AuditConfig
     from ..verdict import gate
 
-    config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, norm=norm, loss=loss,
+    config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, queries=queries,
+                         norm=norm, loss=loss,
                          target=target, sweep=sweep, max_eps=max_eps, batch_size=batch_size,
                          seed=seed, early_stop=not no_early_stop, trust=not no_trust,
                          jit_compile=jit, chunk_size=chunk_size, devices=devices)
-    label_list = [s.strip() for s in labels.split(",")] if labels else None
+    label_list = labels or None
 
     def log(message: str) -> None:
         if verbose or not message.startswith("preflight") or ": ok:" not in message:
@@ -114,7 +136,8 @@ def audit(model, images, attack, eps, step, steps, norm, loss, target, sweep, ma
     result = run(model, images, config=config, out=out, overwrite=overwrite, resume=resume,
                  report=not no_report, max_cards=max_cards, class_names=label_list,
                  input_scale=float(input_scale) if input_scale else None, weights=weights,
-                 unsafe_load=unsafe_load, shard=shard, log=log,
+                 unsafe_load=unsafe_load, output=output_name, binary_logit=binary_logit,
+                 shard=shard, log=log,
                  progress=progress_factory(sys.stderr.isatty()),
                  command_line=shlex.join(["advaudit", *sys.argv[1:]]))
     render = summary_json if as_json else summary_table

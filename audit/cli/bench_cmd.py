@@ -33,8 +33,9 @@ BUILT_IN = ("kaggle-catdog", "small")
 @click.option("--devices", type=DEVICES,
               help=DEVICES_HELP + " Also measures the scaling efficiency against one device.")
 @click.option("--audit-cost/--no-audit-cost", "with_cost", default=True, show_default=True,
-              help="Also count gradient evaluations of a sweep vs a fixed BIM on the samples "
-                   "(with catdog-mini when the model has no trained weights).")
+              help="Also count the cost of auto and of a sweep on the samples, against "
+                   "AutoAttack's standard version (with catdog-mini when MODEL has no trained "
+                   "weights).")
 @click.option("--demos/--no-demos", "with_demos", default=True, show_default=True,
               help="Also time the spread demo's vectorised force objective against the "
                    "seed's double loop.")
@@ -106,13 +107,13 @@ def bench(model, built_in, batch_size, steps, repeats, rounds, jit, devices, wit
     if with_cost:
         c = out["audit_cost"]
         click.echo(f"audit cost ({c['model']}, {c['images']} correctly classified samples), "
-                   "gradient evaluations per image:")
-        click.echo(f"  BIM eps 8, 10 steps, fixed        {c['bim10_eps8_evals_per_image']:.2f}")
-        click.echo(f"  same with early stop              "
-                   f"{c['bim10_eps8_early_stop_evals_per_image']:.2f}  (rows computed, idle "
-                   f"slots included: {c['bim10_eps8_early_stop_device_rows_per_image']:.2f})")
-        click.echo(f"  --sweep --max-eps 8 (all budgets) {c['sweep8_evals_per_image']:.2f}"
-                   f"  ({c['sweep8_vs_bim10']:.2f}x the fixed BIM)")
+                   "gradient evaluations + queries per image:")
+        click.echo(f"  auto at eps {c['eps']} ({c['flipped']} flipped)      "
+                   f"{c['auto_cost_per_image']:.1f}  ({c['auto_vs_autoattack']:.3f}x AutoAttack "
+                   f"standard's {c['autoattack_cost_per_image']:.0f})")
+        click.echo(f"  --sweep --max-eps {c['sweep_max_eps']} (all budgets)   "
+                   f"{c['sweep_cost_per_image']:.1f}  ({c['sweep_vs_auto_full_budget']:.3f}x "
+                   f"auto's full budget of {c['auto_full_budget_per_image']})")
     if with_demos:
         s = out["spread_force"]
         click.echo(f"spread force objective (N={s['n']}, D={s['dims']}): vectorised "

@@ -52,6 +52,33 @@ DEVICES_HELP = ("Run the attack on several devices (all, or the first N GPUs; CP
                 "between them.")
 
 
+class LabelsType(click.ParamType):
+    """Class names in output order, comma-separated: ``cat,dog``.
+
+    Photo folders are matched against these names case-insensitively, so an empty name or two
+    names that differ only in case would give a summary that contradicts itself."""
+
+    name = "names"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        names = [s.strip() for s in str(value).split(",")]
+        if any(not n for n in names):
+            self.fail(f"{value!r} has an empty class name: give one name per class, "
+                      "comma-separated (cat,dog)", param, ctx)
+        seen: dict[str, str] = {}
+        for n in names:
+            if n.lower() in seen:
+                self.fail(f"{value!r} names the class {n!r} twice: every class needs its own "
+                          "name", param, ctx)
+            seen[n.lower()] = n
+        return names
+
+
+LABELS = LabelsType()
+
+
 def progress_factory(enabled: bool):
     """Progress bars on stderr when it is a terminal; None-returning otherwise."""
 

@@ -33,8 +33,13 @@ def report(results_json: Path, format_name: str, output: Path | None, max_cards:
     """
     from ..results import read_results
 
+    target = FORMATS[format_name].checked_target(results_json, output)
+    for name, option, extra in (("junit", "--junit-xml", junit_xml),
+                                ("markdown", "--markdown", markdown)):
+        if extra is not None:
+            FORMATS[name].checked_target(results_json, extra, option)
     results = read_results(results_json)
-    path = FORMATS[format_name].write(results, output, out_dir=results_json.parent,
+    path = FORMATS[format_name].write(results, target, out_dir=results_json.parent,
                                       max_cards=max_cards, results_name=results_json.name,
                                       fail_above=fail_above,
                                       fail_on_inconclusive=fail_on_inconclusive)

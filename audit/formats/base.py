@@ -7,7 +7,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..errors import ResultsError
 from ..fileio import atomic_write_text
+
+_SAME_KIND = {".html": (".html", ".htm"), ".md": (".md", ".markdown")}
 
 
 class Format(ABC):
@@ -23,3 +26,23 @@ class Format(ABC):
               **options: Any) -> Path:
         target = Path(path) if path is not None else Path(out_dir) / self.file_name
         return atomic_write_text(target, self.render(results, out_dir=Path(out_dir), **options))
+
+    def checked_target(self, results_path: Path, path: Path | None, option: str = "-o") -> Path:
+        """Where re-rendering ``results_path`` in this format may write: never over the results
+        being read, and inside the audit folder only a file of this format's kind (a slip of
+        ``-o`` must not cost the audit). Raises a one-line ``ResultsError`` otherwise."""
+        results_path = Path(results_path)
+        audit_dir = results_path.parent
+        target = Path(path) if path is not None else audit_dir / self.file_name
+        resolved = target.resolve()
+        kind = Path(self.file_name).suffix
+        if resolved == results_path.resolve():
+            raise ResultsError(f"{option} {target} is the results file being read; writing the "
+                               f"{self.name} output there would destroy it: pass another path, "
+                               f"e.g. {audit_dir / ('report' + kind)}")
+        if resolved.is_relative_to(audit_dir.resolve()) and \
+                resolved.suffix.lower() not in _SAME_KIND.get(kind, (kind,)):
+            raise ResultsError(f"{option} {target} is inside the audit folder {audit_dir} and "
+                               f"is not a {kind} file: it would replace a file of the audit; "
+                               f"name the {self.name} output *{kind}")
+        return target

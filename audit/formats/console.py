@@ -12,6 +12,30 @@ def _fmt(v, pct=True) -> str:
     return f"{v:.1%}" if pct else f"{v:g}"
 
 
+def _attack(m: dict, eps: str) -> str:
+    b = m["budget"]
+    stages = m.get("attack_stages") or []
+    if m.get("constant_steps") is False:
+        text = f"{m['attack']} {b['norm']} eps={eps}"
+        if len(stages) > 1:
+            text += f" ({' -> '.join(stages)})"
+        if "square" in stages or m["attack"] == "square":
+            text += f" queries={b.get('queries')}"
+    else:
+        text = (f"{m['attack']} {b['norm']} eps={eps} step={b['step']:g} steps={b['steps']} "
+                f"loss={m['loss']}")
+    return text + (f" target={m['target']}" if m.get("target") else "")
+
+
+def _cost(s: dict) -> str:
+    text = f"{s['grad_evals_per_image']:g} gradient evaluations"
+    if s.get("queries_per_image"):
+        text += f" + {s['queries_per_image']:g} queries"
+    if s.get("autoattack_cost_per_image"):
+        text += f" (AutoAttack standard: ~{s['autoattack_cost_per_image']:.0f})"
+    return text
+
+
 def summary_table(results: dict, *, results_path: Path, report_path: Path | None) -> str:
     s, m = results["summary"], results["manifest"]
     b = m["budget"]
@@ -23,16 +47,18 @@ def summary_table(results: dict, *, results_path: Path, report_path: Path | None
         ("verdict", verdict + (f": {reasons[0]}" if reasons else "")),
         *[("", f"also: {r}") for r in reasons[1:]],
         ("model", f"{m['model']} ({m['model_sha256'][:12]})"),
-        ("attack", f"{m['attack']} {b['norm']} eps={eps} step={b['step']:g} steps={b['steps']} "
-                   f"loss={m['loss']}" + (f" target={m['target']}" if m["target"] else "")),
+        ("attack", _attack(m, eps)),
         ("images", f"{s['n_images']} read, {s['n_attacked']} attacked, {s['n_skipped']} skipped"),
         ("clean accuracy", _fmt(s["clean_accuracy"])),
         ("flip rate", f"{_fmt(s['flip_rate'])} (95% CI {lo:.1%}-{hi:.1%})"),
         ("deliverable flips", _fmt(s["deliverable_flip_rate"])),
         ("robust accuracy", _fmt(s["robust_accuracy"])),
-        ("grad evals / image", f"{s['grad_evals_per_image']:g}"),
+        ("cost / image", _cost(s)),
         ("time", f"{s['seconds']:.1f} s"),
     ]
+    if s.get("flips_by"):
+        rows.insert(rows.index(("robust accuracy", _fmt(s["robust_accuracy"]))) + 1,
+                    ("flips by", ", ".join(f"{k} {v}" for k, v in s["flips_by"].items())))
     if results["curve"]:
         rows.append(("flip rate by eps", " ".join(
             f"{c['eps']}:{c['flip_rate']:.0%}" for c in results["curve"][1:])))

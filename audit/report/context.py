@@ -8,6 +8,7 @@ instead of failing the whole report over one value.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -176,11 +177,15 @@ def perturbation_stats(attacked: list[dict], pixels: int | None) -> list[StatRow
     return out
 
 
+_INT_KEY = re.compile(r"-?[0-9]{1,9}")
+
+
 def _int_histogram(hist: object) -> tuple[list[str], list[float]]:
+    """Bars of a {"3": 5, ...} histogram; keys that are not plain integers are left out."""
     if not isinstance(hist, dict) or not hist:
         return [], []
     items = sorted(((int(k), num(v) or 0) for k, v in hist.items()
-                    if str(k).lstrip("-").isdigit()), key=lambda kv: kv[0])
+                    if _INT_KEY.fullmatch(str(k))), key=lambda kv: kv[0])
     if not items:
         return [], []
     lo, hi = items[0][0], items[-1][0]

@@ -9,6 +9,8 @@ file yields None (the template shows a placeholder) rather than a broken ``<img>
 from __future__ import annotations
 
 import base64
+import io
+import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,12 +18,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 THUMB_SIDE = 128  # cards show three of these side by side; bigger inputs are shrunk to this
 MAX_REUSED_BYTES = 128 * 1024  # a card embeds the audit's own PNG bytes up to this size
 HEAT_MAX_IMAGES = 400  # pairs decoded for the heat map; more are sampled evenly
 HEAT_SIDE = 256  # the heat map keeps detail up to this size, then is averaged down
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# An audit's PNGs are at the model's input size; anything past these limits is not one of them
+# (a 2.6 MB PNG can declare 30000x30000 pixels and decode to gigabytes), so it is not decoded.
+MAX_DECODE_PIXELS = 4096 * 4096
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 def resolve_inside(out_dir: Path, rel: object) -> Path | None:
@@ -49,13 +56,32 @@ def _decode(data: np.ndarray) -> np.ndarray | None:
     return img[..., ::-1] if img.shape[2] == 3 else img
 
 
+def declared_pixels(raw: bytes) -> int | None:
+    """Width x height as the file's header declares them, read without decoding any pixel;
+    None when the header cannot be read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as img:
+                width, height = img.size
+    except Exception:  # not an image, or past Pillow's own bomb guard
+        return None
+    return width * height
+
+
 def _read(path: Path | None) -> tuple[np.ndarray, bytes] | None:
-    """Decoded RGB pixels and the file's bytes (re-used as is when they already fit a card)."""
+    """Decoded RGB pixels and the file's bytes (re-used as is when they already fit a card);
+    None for a missing, unreadable or oversized file, which is never decoded."""
     if path is None:
         return None
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return None
         raw = path.read_bytes()
     except OSError:
+        return None
+    pixels = declared_pixels(raw)
+    if pixels is None or pixels > MAX_DECODE_PIXELS:
         return None
     img = _decode(np.frombuffer(raw, np.uint8))
     return None if img is None else (img, raw)

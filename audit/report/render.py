@@ -95,3 +95,4 @@ def render_report(results: dict, out_dir: Path, output: Path | None = None,
     out_dir = Path(out_dir)
     output = Path(output) if output is not None else out_dir / "report.html"
     return atomic_write_text(output, render_html(results, out_dir, max_cards, results_name))
+

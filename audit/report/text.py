@@ -48,6 +48,10 @@ def budget_phrase(manifest: dict) -> tuple[str, bool]:
     b = manifest.get("budget") or {}
     eps, step = num(b.get("eps")), num(b.get("step"))
     steps = int(num(b.get("steps")) or 0)
+    if manifest.get("constant_steps") is False:  # a search (APGD, Square, auto): no fixed steps
+        if b.get("norm") == "l2":
+            return f"Changes of an L2 size of at most {fixed(eps, 0)} counts per image", False
+        return f"Changes of at most {counts(eps)} per pixel", False
     up_to = "Up to " if manifest.get("early_stop") and steps > 1 else ""
     if b.get("norm") == "l2":
         size = f"an L2 size of at most {eps:g} counts per image" if eps is not None else \

@@ -22,7 +22,10 @@ def read_results(path: Path) -> dict:
     except FileNotFoundError:
         raise ResultsError(f"{path} does not exist: pass the results.json an audit wrote") \
             from None
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except RecursionError:
+        raise ResultsError(f"{path} is nested too deeply to be an advaudit results.json; pass "
+                           "the results.json an audit wrote") from None
+    except (ValueError, UnicodeDecodeError) as exc:
         text = " ".join(str(exc).split())[:120]
         raise ResultsError(f"{path} is not valid JSON ({text}); pass the results.json an "
                            "audit wrote") from None

@@ -31,6 +31,7 @@ def budget_record(budget) -> dict:
         "eps": budget.eps if math.isfinite(budget.eps) else None,
         "step": budget.step,
         "steps": budget.steps,
+        "queries": budget.queries,
         "unit": "counts (0..255)",
     }
 
@@ -38,7 +39,8 @@ def budget_record(budget) -> dict:
 def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, attack,
                    budget, loss: str, target: str | None, early_stop: bool, seed: int,
                    sweep: dict | None, class_names: list[str], input_scale: float,
-                   batch_size: int, shard: dict | None = None) -> dict:
+                   batch_size: int, shard: dict | None = None,
+                   stages: tuple[str, ...] | list[str] = ()) -> dict:
     return {
         "command_line": command_line,
         "model": model.name,
@@ -56,6 +58,8 @@ def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, atta
         "seed": seed,
         "attack": attack.name,
         "attack_about": attack.about,
+        "attack_stages": list(stages),
+        "constant_steps": attack.constant_steps,
         "loss": loss,
         "target": target,
         "early_stop": early_stop,

@@ -15,6 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
+from ..attacks.auto import yardstick
 from ..errors import ResultsError
 from ..metrics import channel_names
 from ..verdict import record as record_verdict
@@ -121,7 +122,11 @@ def merge_results(folders: list[Path], out_dir: Path) -> dict:
         seconds=sum(s.get("seconds") or 0 for s in sums) + time.perf_counter() - started,
         attack_seconds=attack_seconds, evaluations=round(evaluations),
         sweep_grad_evals=round(sum((s.get("sweep_grad_evals_per_image") or 0) * s["n_attacked"]
-                                   for s in sums)) if sweep else None)
+                                   for s in sums)) if sweep else None,
+        sweep_queries=round(sum((s.get("sweep_queries_per_image") or 0) * s["n_attacked"]
+                                for s in sums)) if sweep else None)
+    if first.get("attack") == "auto":
+        summary["autoattack_cost_per_image"] = yardstick(images, len(first["class_names"]))
     bound = delta_bound(images)
     manifest = {**first, "shard": None,
                 "merged_from": [{"folder": str(f), "command_line": r["manifest"].get(

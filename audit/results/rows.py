@@ -124,9 +124,17 @@ def row_histograms(images: list[dict]) -> dict:
     }
 
 
+def _count(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        key = str(v or "unknown")
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
 def run_summary(images: list[dict], class_names: list[str], *, n_skipped: int, pending: int,
                 seconds: float, attack_seconds: float, evaluations: int,
-                sweep_grad_evals: int | None) -> dict:
+                sweep_grad_evals: int | None, sweep_queries: int | None = None) -> dict:
     """The whole summary block: ``summarise`` plus the run's bookkeeping and cost per image
     (from the rows' own counts, so shards merge into exactly the numbers one run gives)."""
     summary = summarise(images, class_names)
@@ -146,8 +154,12 @@ def run_summary(images: list[dict], class_names: list[str], *, n_skipped: int, p
         "grad_evals_per_image": per_image("grad_evals"),
         "queries_per_image": per_image("queries"),
         "steps_per_image": per_image("steps"),
+        "cost_per_image": round(per_image("grad_evals") + per_image("queries"), 3),
+        "flips_by": _count(r.get("found_by") for r in attacked if r.get("flipped")),
         "sweep_grad_evals_per_image": round(sweep_grad_evals / n, 3)
         if sweep_grad_evals is not None and n else None,
+        "sweep_queries_per_image": round(sweep_queries / n, 3)
+        if sweep_queries is not None and n else None,
     })
     return summary
 

@@ -73,6 +73,27 @@ def test_fraction_budget_equals_counts(tiny_model_file, photo_folder, tmp_path):
     assert bad.exit_code == 2 and "not a budget" in bad.output
 
 
+def test_apgd_and_square_budgets_reach_the_manifest(tiny_model_file, photo_folder, tmp_path):
+    base = ["audit", str(tiny_model_file), "--images", str(photo_folder), "--labels", "cat,dog",
+            "--eps", "12", "--no-report"]
+    r = run([*base, "--out", str(tmp_path / "apgd"), "--attack", "apgd"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "apgd" / "results.json").read_text())
+    assert res["manifest"]["budget"]["steps"] == 100  # APGD's own default
+    assert res["summary"]["flip_rate"] >= 0.9
+    checks = {c["name"]: c for c in res["trust"]["checks"]}
+    assert checks["attack finds planted adversarials"]["status"] == "pass"
+    r = run([*base, "--out", str(tmp_path / "sq"), "--attack", "square", "--queries", "30"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "sq" / "results.json").read_text())
+    assert res["manifest"]["budget"]["queries"] == res["manifest"]["budget"]["steps"] == 30
+    assert max(i["steps_to_flip"] or 0 for i in res["images"]) <= 29
+    assert "attack finds planted adversarials" in {c["name"] for c in res["trust"]["checks"]}
+    assert all(i["deliverable_flipped"] == i["flipped"] for i in res["images"] if i["attacked"])
+    bad = run([*base, "--out", str(tmp_path / "bad"), "--attack", "square", "--norm", "l2"])
+    assert bad.exit_code == 2 and "--norm l2 is not available with --attack square" in bad.output
+
+
 def test_targeted_and_sweep(tiny_model_file, photo_folder, tmp_path):
     r = audit(tiny_model_file, photo_folder, tmp_path, "--target", "dog", "--sweep",
               "--max-eps", "16", "--no-trust")
@@ -123,7 +144,7 @@ def test_bad_models_fail_in_one_line(tmp_path, photo_folder):
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     for model, needle in [(tmp_path / "flat.keras", "not an image batch"),
                           (tmp_path / "nope.keras", "does not exist"),
-                          (tmp_path / "junk.keras", "could not be loaded")]:
+                          (tmp_path / "junk.keras", "is not a valid .keras file")]:
         r = audit(model, photo_folder, tmp_path / "o")
         assert r.exit_code == 2, r.output
         assert needle in r.output and "Traceback" not in r.output

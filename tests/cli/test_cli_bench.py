@@ -50,10 +50,9 @@ def test_bench_any_model_with_its_own_classes(three_class_grey_model):
     assert out["note"] == ""  # its own weights, not an untrained stand-in
     cost = out["audit_cost"]
     assert cost["model"] == str(three_class_grey_model) and cost["images"] == 96
-    assert cost["bim10_eps8_evals_per_image"] == 11
-    assert 1 <= cost["bim10_eps8_early_stop_evals_per_image"] <= 11
-    assert (cost["bim10_eps8_early_stop_device_rows_per_image"]
-            >= cost["bim10_eps8_early_stop_evals_per_image"])
+    # attacked away from the model's own predictions on the samples
+    assert cost["auto_cost_per_image"] > 0 and cost["sweep_cost_per_image"] > 0
+    assert 0 <= cost["flipped"] <= cost["images"]
 
 
 def test_bench_refuses_two_models_and_a_stray_dry_run(three_class_grey_model):

@@ -131,7 +131,9 @@ def test_bad_output_folders_fail_before_the_model_is_loaded(tmp_path, photos, re
     elif case == "earlier_audit":
         out, needle = reference, "already holds an audit"
     elif case == "resume_nothing":
-        out, needle, extra = tmp_path / "empty", "holds no results.jsonl", ["--resume"]
+        out, needle, extra = tmp_path / "old", "without its results.jsonl", ["--resume"]
+        out.mkdir()
+        (out / "results.json").write_text("{}")
     else:
         out, needle, extra = reference, "contradict", ["--resume", "--overwrite"]
     before = png_bytes(reference)
@@ -233,3 +235,18 @@ def test_shards_merge_into_the_single_run(tiny_model_file, photos, reference, tm
         bad = CliRunner().invoke(main, ["merge", *map(str, args), "--out",
                                         str(tmp_path / "bad")])
         assert bad.exit_code == 2 and needle in bad.output, bad.output
+
+
+def test_resume_in_a_new_folder_starts_the_audit(tiny_model_file, photos, reference,
+                                                 tmp_path):
+    out = tmp_path / "requeued"  # a cluster job that always passes --resume
+    r = audit(tiny_model_file, photos, out, "--resume")
+    assert r.exit_code == 0, r.output
+    assert comparable(out / "results.json") == comparable(reference / "results.json")
+
+
+def test_a_failed_start_leaves_no_empty_output_folder(tmp_path, photos):
+    out = tmp_path / "never"
+    r = audit(tmp_path / "missing.keras", photos, out)
+    assert r.exit_code == 2 and "does not exist" in r.output
+    assert not out.exists()

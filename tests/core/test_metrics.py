@@ -38,6 +38,22 @@ def test_psnr_and_ssim_closed_forms():
     np.testing.assert_allclose(same["ssim"], 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("side", [1, 8, 10])
+def test_ssim_of_images_smaller_than_its_window_is_nan_not_a_crash(side):
+    clean = np.full((2, side, side, 3), 100, np.uint8)
+    adv = clean.copy()
+    adv[0, 0, 0, 0] = 104
+    q = metrics.image_quality(clean, adv)
+    assert np.isnan(q["ssim"]).all() and q["ssim"].shape == (2,)
+    assert np.isfinite(q["psnr"][0]) and np.isinf(q["psnr"][1])  # PSNR still measured
+
+
+def test_ssim_at_exactly_its_window_is_measured():
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 256, (1, 11, 11, 3)).astype(np.uint8)
+    assert metrics.image_quality(clean, clean)["ssim"][0] == pytest.approx(1.0)
+
+
 def test_delta_histograms_count_each_channel():
     clean = np.full((1, 2, 2, 3), 100, np.uint8)
     adv = clean.astype(np.int32).copy()

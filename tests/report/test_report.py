@@ -365,3 +365,72 @@ def test_wrong_types_in_an_edited_results_json_cost_a_cell_not_the_report(audit_
     text = Page(render_html(r, out)).visible
     assert "All 24 images" in text  # the junk row is dropped, the real ones all shown
     assert f"{results['summary']['flip_rate'] * 100:.1f}%" in text
+
+
+def test_oversized_pngs_are_never_decoded(audit_dir, monkeypatch):
+    """A PNG that declares 10000x10000 pixels (12 kB on disk) in place of an audit's PNG costs
+    its picture, not gigabytes: the header is read, the pixels are not."""
+    from support.hostile import huge_png
+
+    from audit.report import images
+
+    results, out = audit_dir
+    flipped = next(r for r in results["images"] if r.get("flipped"))
+    huge_png(out / flipped["adv_path"], 10_000, 10_000)
+    decoded: list[tuple[int, ...]] = []
+    real = images.cv2.imdecode
+
+    def spy(data, flags):
+        img = real(data, flags)
+        decoded.append(img.shape if img is not None else ())
+        return img
+
+    monkeypatch.setattr(images.cv2, "imdecode", spy)
+    page = Page(render_html(results, out, max_cards=48))
+    assert decoded and max(s[0] for s in decoded) <= 128  # only the audit's own 128x128 PNGs
+    assert flipped["adv_path"] in page.visible  # its card names the file it could not show
+    assert "image not available" in page.visible
+
+
+def _deep(levels: int):
+    value: object = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def _rows(update):
+    def edit(r):
+        for row in r["images"]:
+            row.update({k: update for k in ("linf", "l2", "l0", "psnr", "ssim", "steps",
+                                             "steps_to_flip", "min_eps", "clean_conf",
+                                             "adv_conf", "adv_ref_prob", "index")})
+    return edit
+
+
+EDITED = {
+    "superscript histogram key": lambda r: r["histograms"].update(
+        steps_to_flip={"²": 3, "1": 2}),
+    "doubled minus key": lambda r: r["histograms"].update(min_eps={"--5": 3, "1": 2}),
+    "5000-digit key": lambda r: r["histograms"].update(min_eps={"1" * 5000: 3, "1": 2}),
+    "1e308 in every row": _rows(1e308),
+    "-1e308 in every row": _rows(-1e308),
+    "1e308 in the curve": lambda r: r.update(curve=[{"eps": 1e308, "flip_rate": 1e308},
+                                                    {"eps": -1e308, "flip_rate": 0.5}]),
+    "1e308 in the summary": lambda r: r["summary"].update(
+        {k: 1e308 for k in r["summary"] if k != "per_class"}),
+    "1e308 histogram counts": lambda r: r["histograms"]["delta"]["channels"].update(
+        red=[1e308] * len(r["histograms"]["delta"]["values"])),
+    "huge integers": lambda r: r["summary"].update(n_attacked=10**400, n_correct=10**400),
+    "deep nesting in fields": lambda r: (r["manifest"].update(model=_deep(500)),
+                                         r["trust"]["checks"][0].update(value=_deep(500))),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITED), ids=list(EDITED))
+def test_odd_values_in_an_edited_results_json_still_render(audit_dir, edit):
+    results, out = audit_dir
+    r = copy.deepcopy(results)
+    EDITED[edit](r)
+    text = Page(render_html(r, out)).visible
+    assert "All 24 images" in text

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from PIL import Image
+
+from victims.architectures import colour_depth_squeezer, squeezed  # noqa: F401
 
 SIZE = 16
 
@@ -62,36 +65,6 @@ def write_photo_folder(root: Path, n: int = 12, seed: int = 7) -> Path:
     return root
 
 
-def colour_depth_squeezer(shape: tuple[int, ...], bits: int = 4,
-                          input_scale: float = 1.0) -> keras.Model:
-    """Feature squeezing (Xu et al. 2018) from standard layers: reduce every pixel to ``bits``.
-
-    Each level boundary is a steep ``hard_sigmoid`` step placed half-way between two integer
-    pixel values, a quarter count wide, so on the uint8 grid every step is saturated and the
-    input gradient is exactly zero: gradient masking a defended model really shows.
-    """
-    levels = 2 ** bits
-    width = 256 // levels
-    slope = 6 * 4 * 255.0 / input_scale  # hard_sigmoid spans 6 units: a quarter count wide
-    inputs = keras.Input(shape)
-    steps = []
-    for k in range(1, levels):
-        threshold = (k * width - 0.5) / 255.0 * input_scale
-        ramp = keras.layers.Rescaling(slope, offset=-slope * threshold)(inputs)
-        steps.append(keras.layers.Activation("hard_sigmoid")(ramp))
-    total = keras.layers.Add()(steps)
-    squeezed = keras.layers.Rescaling(width / 255.0 * input_scale)(total)
-    return keras.Model(inputs, squeezed, name=f"squeeze_{bits}bit")
-
-
-def squeezed(model: keras.Model, bits: int = 4) -> keras.Model:
-    """``model`` behind a colour-depth squeezer: same predictions on coarse images, zero
-    gradients everywhere on the grid."""
-    shape = tuple(model.inputs[0].shape[1:])
-    inputs = keras.Input(shape)
-    return keras.Model(inputs, model(colour_depth_squeezer(shape, bits)(inputs)))
-
-
 class NoisyLogits(keras.layers.Layer):
     """Adds seeded Gaussian noise at inference: a model that is random where it must not be."""
 
@@ -103,3 +76,50 @@ class NoisyLogits(keras.layers.Layer):
     def call(self, x):
         return x + keras.random.normal(keras.ops.shape(x), stddev=self.stddev,
                                        seed=self.generator)
+
+
+class Calls:
+    """Rows a model saw: forward passes (with or without a gradient) and backward passes."""
+
+    def __init__(self):
+        self.forward = 0
+        self.backward = 0
+
+
+class CallCounter(keras.layers.Layer):
+    """An identity layer that counts, at run time, the rows passing forward and backward through
+    it: the ground truth an attack's own cost accounting is checked against."""
+
+    def __init__(self, calls: Calls, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = calls
+
+    def _tally(self, kind: str):
+        def add(rows):
+            setattr(self.calls, kind, getattr(self.calls, kind) + int(rows))
+            return np.float32(0)
+
+        return add
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def _zero(self, kind: str, rows: tf.Tensor) -> tf.Tensor:
+        return tf.ensure_shape(tf.py_function(self._tally(kind), [rows], tf.float32), [])
+
+    def call(self, x):
+        @tf.custom_gradient
+        def through(v):
+            def grad(dy):
+                return dy + self._zero("backward", tf.shape(dy)[0])
+
+            return v + self._zero("forward", tf.shape(v)[0]), grad
+
+        return through(x)
+
+
+def counted(model: keras.Model) -> tuple[keras.Model, Calls]:
+    """``model`` behind a ``CallCounter``, and the counts it keeps."""
+    calls = Calls()
+    inputs = keras.Input(tuple(model.inputs[0].shape[1:]))
+    return keras.Model(inputs, model(CallCounter(calls)(inputs))), calls

@@ -152,6 +152,44 @@ def test_uncached_kaggle_victim_says_what_to_do(tmp_path, monkeypatch, photo_fol
     assert "advaudit victims fetch kaggle-catdog" in r.output and "--weights" in r.output
 
 
+
+@pytest.mark.parametrize("sidecar", ["{not json", "[1, 2]", '{"sha256": 7}', '{"other": 1}', ""])
+def test_corrupt_hash_record_is_one_line_naming_it(tmp_path, monkeypatch, photo_folder,
+                                                   sidecar):
+    cached = tmp_path / "kaggle-catdog" / "model.h5"
+    cached.parent.mkdir()
+    cached.write_bytes(b"\x89HDF\r\n\x1a\n whatever")
+    record = registry.recorded_hash_file(cached)
+    record.write_text(sidecar)
+    monkeypatch.setenv("ADVAUDIT_CACHE", str(tmp_path))
+    r = CliRunner().invoke(main, ["audit", "kaggle-catdog", "--images", str(photo_folder)])
+    assert r.exit_code == 2, r.output
+    line = r.output.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert str(record) in line and "corrupt" in line and "advaudit victims fetch" in line
+
+
+@pytest.mark.parametrize("command", [["victims", "fetch", "kaggle-catdog"],
+                                     ["audit", "kaggle-catdog"], ["victims", "list"]])
+def test_cache_variable_pointing_at_a_file_is_one_line(tmp_path, monkeypatch, command):
+    not_a_folder = tmp_path / "cache.txt"
+    not_a_folder.write_text("oops")
+    monkeypatch.setenv("ADVAUDIT_CACHE", str(not_a_folder))
+    monkeypatch.setattr(kaggle_fetch, "kaggle_api", lambda: FakeKaggle({"model.h5": b"x"}))
+    r = CliRunner().invoke(main, command)
+    assert r.exit_code == 2, r.output
+    error = [ln for ln in r.output.splitlines() if ln.startswith("Error:")]
+    assert len(error) == 1 and "Traceback" not in r.output
+    assert f"ADVAUDIT_CACHE={not_a_folder} is a file" in error[0]
+    assert not_a_folder.read_text() == "oops"
+
+
+def test_unwritable_cache_folder_is_one_line(tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache's parent should be")
+    with pytest.raises(VictimError, match="cannot create the cache folder"):
+        kaggle_fetch.fetch_kaggle_catdog(blocked / "cache", FakeKaggle({"model.h5": b"x"}))
+
 def test_preflight_findings_for_each_head():
     sig = preflight(Classifier.from_model(train_tiny(head="sigmoid"), ["cat", "dog"]), True)
     kinds = {f["check"]: f for f in sig}

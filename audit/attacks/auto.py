@@ -1,0 +1,139 @@
+"""``auto``: the parameter-free cascade, the default attack (AutoAttack's idea, our twist).
+
+On the images still standing after each stage:
+
+1. APGD with cross-entropy (100 iterations, random start);
+2. APGD-T: targeted DLR toward each of the top three other classes of the clean image (with two
+   classes, one APGD run on the logit margin from a new start);
+3. Square, 1000 queries, L-inf only: it needs no gradient, so it is the cross-check that still
+   works when gradients are masked. An image only Square flips is evidence of masking, and the
+   verdict says so.
+
+Only the budget (eps) and the norm are the user's to choose. Each image leaves at its first
+flip, and each stage runs only on the images no earlier stage flipped, so a vulnerable model is
+audited in a few gradient evaluations per image while a robust one gets the full cascade.
+``found_by`` names the stage that flipped each image; its cost is the sum over the stages it
+went through. AutoAttack's standard version (APGD-CE 100, APGD-T 9 x 100, FAB-T 9 x 100,
+Square 5000 queries, each on survivors, no per-image early stop inside a run) is the yardstick:
+``autoattack_cost`` estimates what it would spend on the same images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..classifier import Classifier
+from .apgd import APGD, APGDTargeted
+from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal, RunSettings
+from .square import Square
+
+ITERATIONS = 100
+QUERIES = 1000
+TARGETS = 3
+AA_TARGETS, AA_ITERATIONS, AA_QUERIES = 9, 100, 5000  # AutoAttack's standard version
+
+
+def stages_of(attack: Attack, norm: str) -> list[str]:
+    """What ran, for the manifest: the cascade's stages, or the attack itself."""
+    return stages(norm) if isinstance(attack, Auto) else [attack.name]
+
+
+def yardstick(images: list[dict], n_classes: int) -> float | None:
+    """AutoAttack standard's estimated cost per attacked image, from an auto audit's rows."""
+    rows = [r for r in images if r.get("attacked")]
+    if not rows:
+        return None
+    cost = autoattack_cost([r.get("found_by") for r in rows],
+                           np.array([r.get("queries") or 0 for r in rows]), n_classes)
+    return round(float(cost.mean()), 3)
+
+
+def stages(norm: str) -> list[str]:
+    """The stage names of the cascade for a norm (Square exists for L-inf only)."""
+    return ["apgd-ce", "apgd-t"] + (["square"] if norm == "linf" else [])
+
+
+class Auto(Attack):
+    name = "auto"
+    about = ("parameter-free cascade on the images still standing: APGD-CE, APGD-T (targeted "
+             "DLR, top 3 classes), Square (gradient-free, L-inf); AutoAttack's idea with "
+             "per-image early stop")
+    constant_steps = False
+    norms = ("linf", "l2")
+    fixed = {"step": "eps", "steps": ITERATIONS, "queries": QUERIES}
+
+    def stage_attacks(self, norm: str) -> list[tuple[str, Attack, str | None]]:
+        """(stage name, attack, loss it runs with)."""
+        out: list[tuple[str, Attack, str | None]] = [
+            ("apgd-ce", APGD(), "ce"), ("apgd-t", APGDTargeted(targets=TARGETS), None)]
+        if norm == "linf":
+            out.append(("square", Square(), None))
+        return out
+
+    def run(self, classifier: Classifier, x0, goal: Goal, budget: Budget,
+            settings: RunSettings = DEFAULT_RUN, *, x_start=None,
+            gradient_only: bool = False) -> AttackResult:
+        """The cascade; ``gradient_only`` stops before Square (the sweep's probes use that)."""
+        x0 = np.asarray(x0, np.float32)
+        n = len(x0)
+        c = len(classifier.class_names)
+        out = AttackResult(
+            x=x0.copy(), success=np.zeros(n, bool), probs=np.zeros((n, c), np.float32),
+            steps=np.zeros(n, np.int64), grad_evals=np.zeros(n, np.int64),
+            queries=np.zeros(n, np.int64), grad_useless=np.zeros(n, bool),
+            found_by=[None] * n)
+        tick = settings.on_progress
+        quiet = replace(settings, on_progress=(lambda e, f: tick(e, 0)) if tick else None)
+        seen = np.zeros(n, bool)
+        for stage, attack, loss in self.stage_attacks(budget.norm):
+            if gradient_only and not attack.uses_gradient:
+                break
+            idx = np.flatnonzero(~out.success)
+            if attack.uses_gradient and seen.any():
+                # a gradient that was zero or not finite will not guide this stage either
+                idx = idx[~out.grad_useless[idx]]
+            if idx.size == 0:
+                continue
+            run_settings = replace(quiet, loss=loss) if loss else quiet
+            start = None if x_start is None or seen.any() else np.asarray(x_start)[idx]
+            # each stage its own budget: APGD's iterations, Square's queries (its steps)
+            stage_budget = attack.budget(budget.eps, 1.0, ITERATIONS, budget.norm,
+                                         budget.queries)
+            r = attack.run(classifier, x0[idx], goal.take(idx), stage_budget, run_settings,
+                           x_start=start)
+            first = ~seen[idx]
+            out.grad_useless[idx[first & attack.uses_gradient]] = \
+                r.grad_useless[first & attack.uses_gradient]
+            seen[idx] = True
+            out.x[idx], out.probs[idx] = r.x, r.probs
+            out.success[idx] = r.success
+            out.steps[idx] += r.steps
+            out.grad_evals[idx] += r.grad_evals
+            out.queries[idx] += r.queries
+            for k, i in enumerate(idx):
+                if r.success[k]:
+                    out.found_by[i] = stage
+            if tick:
+                tick(0, int(r.success.sum()))
+        if tick:
+            tick(0, int((~out.success).sum()))
+        return out
+
+
+def autoattack_cost(found_by: list[str | None], queries: np.ndarray, n_classes: int) -> np.ndarray:
+    """Gradient evaluations plus queries AutoAttack's standard version would spend per image,
+    assuming it flips each image at the stage our cascade did (its APGD runs take all their
+    iterations; its Square stops at a flip, after as many queries as ours did)."""
+    t = min(AA_TARGETS, n_classes - 1)
+    cost = np.full(len(found_by), AA_ITERATIONS, np.int64)  # APGD-CE
+    for i, stage in enumerate(found_by):
+        if stage == "apgd-ce":
+            continue
+        cost[i] += t * AA_ITERATIONS  # APGD-T
+        if stage == "apgd-t":
+            continue
+        cost[i] += t * AA_ITERATIONS  # FAB-T
+        cost[i] += int(queries[i]) if stage == "square" else AA_QUERIES
+    return cost
