@@ -166,7 +166,9 @@ class APGDProgram(engine.Program):
             "grad_useless": tf.where(taken == 0, useless, state["grad_useless"]),
             **schedule, **keep_better(state, x, probs, values, success),
         }
-        return new_state, success, {"probs": probs, "values": values}
+        # A useless first gradient with no momentum yet: z never moves, every step repeats this
+        stuck = (taken == 0) & useless
+        return new_state, success, {"probs": probs, "values": values, engine.STUCK: stuck}
 
 
 def random_start(x0: np.ndarray, budget: Budget, rng: np.random.Generator) -> np.ndarray:

@@ -19,7 +19,7 @@ from . import devices
 from .descent import Descent, Objective, run
 from .gradient import value_and_grad
 from .pool import PoolResult, run_pool
-from .program import Program
+from .program import STUCK, Program
 from .projections import (
     Projection,
     box,
@@ -40,8 +40,8 @@ from .rules import (
 )
 
 __all__ = [
-    "Descent", "GradientStep", "KerasOptimizerStep", "L2Step", "MomentumSignStep", "Objective",
-    "PoolResult", "Program", "Projection", "SignStep", "StepRule", "box", "compose", "identity",
-    "devices", "l2_ball", "linf_ball", "pixel_grid", "run", "run_pool", "unit_sphere",
+    "STUCK", "Descent", "GradientStep", "KerasOptimizerStep", "L2Step", "MomentumSignStep",
+    "Objective", "PoolResult", "Program", "Projection", "SignStep", "StepRule", "box", "compose",
+    "identity", "devices", "l2_ball", "linf_ball", "pixel_grid", "run", "run_pool", "unit_sphere",
     "value_and_grad",
 ]

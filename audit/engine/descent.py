@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from .gradient import Objective, per_sample, useless_gradient, value_and_grad
-from .program import Program
+from .program import STUCK, Program
 from .projections import Projection, identity
 from .rules import KerasOptimizerStep, StepRule
 
@@ -61,7 +61,10 @@ class Descent(Program):
                    else tf.zeros_like(finite))
         update = self._fused() if self.fuse_update and not self.jit_compile else self._update
         new_state = update(state, grad, finite, useless, consts["x0"], consts["radius"], taken)
-        return new_state, success, {**extras, "values": values}
+        extras = {**extras, "values": values}
+        if self.rule.memoryless:  # projections are idempotent: from step 1 on, x + 0 stays x
+            extras[STUCK] = ~finite | (useless & (taken > 0))
+        return new_state, success, extras
 
     def _fused(self):
         """The update as one XLA kernel, shared by every Descent with an equal rule and the

@@ -17,6 +17,8 @@ from .gradient import per_sample
 
 State = dict[str, tf.Tensor]
 
+STUCK = "stuck"  # the extras key a step sets for jobs that can make no more progress
+
 
 class Block(NamedTuple):
     """What one compiled block of pool steps hands back; everything stays on the device."""
@@ -44,6 +46,12 @@ class Program:
     pool's ``max_steps``); ``taken`` is how many steps each sample has taken so far. Every
     ``step`` call evaluates the model ``grads_per_step`` times with a gradient and
     ``queries_per_step`` times forward-only per sample: that is the cost the pool counts.
+
+    A step may also return ``extras["stuck"]`` (bool per sample): the job's iterate can never
+    move again (a zero gradient where nothing else drives the update, on a deterministic model),
+    so every further step would repeat this one. With early stop the pool then finishes the job
+    as it stands, failed unless this very evaluation met the goal: on a gradient-masked model a
+    gradient attack costs one evaluation per image instead of its whole step budget.
     """
 
     grads_per_step: int = 1
@@ -134,6 +142,13 @@ class Program:
             new_state, ok, new_extras = step(old, consts, taken)
             finished = active & ((ok & early_stop) | (taken >= max_steps))
             hold = finished | ~active
+            if STUCK in new_extras:
+                # A job that can no longer move gives up (with early stop). Its iterate did not
+                # move, so it takes the state its step returned: bookkeeping such as whether its
+                # first gradient was useless is the step's news.
+                gave_up = active & early_stop & new_extras[STUCK] & ~ok
+                finished |= gave_up
+                hold &= ~gave_up
             # Most steps hold nothing when early stop is off: skip the image-sized select then.
             state = tf.cond(tf.reduce_any(hold),
                             lambda: {k: tf.where(per_sample(hold, v), old[k], v)

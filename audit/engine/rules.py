@@ -19,6 +19,9 @@ class StepRule:
     one signature without dragging an image-sized zero tensor through every step."""
 
     stateful = False
+    # The update is zero whenever the gradient is: with a zero gradient the iterate stays where
+    # it is for good (rules with momentum or an optimiser's slots keep moving)
+    memoryless = False
 
     def init_state(self, x: tf.Tensor) -> tf.Tensor:
         if self.stateful:
@@ -34,6 +37,7 @@ class GradientStep(StepRule):
     """Plain gradient descent: x <- x - lr * grad."""
 
     lr: float
+    memoryless = True
 
     def __call__(self, x, grad, state):
         return -self.lr * grad, state
@@ -44,6 +48,7 @@ class SignStep(StepRule):
     """FGSM/BIM/PGD (L-inf): move every coordinate by exactly ``size`` against the gradient."""
 
     size: float
+    memoryless = True
 
     def __call__(self, x, grad, state):
         return -self.size * tf.sign(grad), state
@@ -68,6 +73,7 @@ class L2Step(StepRule):
     """L2 PGD: a step of L2 length ``size`` along the negative normalised gradient."""
 
     size: float
+    memoryless = True
 
     def __call__(self, x, grad, state):
         norm = tf.sqrt(reduce_all_but_batch(tf.reduce_sum, tf.square(grad)))

@@ -28,9 +28,9 @@ def _attack(m: dict, eps: str) -> str:
 
 
 def _cost(s: dict) -> str:
-    text = f"{s['grad_evals_per_image']:g} gradient evaluations"
+    text = f"{s['grad_evals_per_image']:.1f} gradient evaluations"
     if s.get("queries_per_image"):
-        text += f" + {s['queries_per_image']:g} queries"
+        text += f" + {s['queries_per_image']:.1f} queries"
     if s.get("autoattack_cost_per_image"):
         text += f" (AutoAttack standard: ~{s['autoattack_cost_per_image']:.0f})"
     return text
