@@ -8,9 +8,11 @@ otherwise used as the warm start of the same attack at that budget. The walk sto
 budget where the attack fails; the last success is the image's minimal budget.
 
 So the curve is at least as high as every fixed attack the audit ran, at its budget, and each
-smaller budget is searched by the audit's own attack (for ``auto``, its gradient stages), warm
-started where success is most likely. The price is one failed attack per image, at the budget
-just below its minimum.
+smaller budget is searched by the audit's own attack, warm started where success is most
+likely. For ``auto`` that is its gradient stages, and Square for the images whose gradient was
+zero or not finite (as in the cascade, where such images go straight to Square): on a
+gradient-masked model the curve is searched by the attack that can flip it. The price is one
+failed attack per image, at the budget just below its minimum.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def _probe(attack: Attack, classifier: Classifier, x0: np.ndarray, goal: Goal, b
            settings: RunSettings, x_start: np.ndarray | None) -> AttackResult:
     if isinstance(attack, Auto):
         return attack.run(classifier, x0, goal, budget, settings, x_start=x_start,
-                          gradient_only=True)
+                          square_only_where_masked=True)
     return attack.run(classifier, x0, goal, budget, settings, x_start=x_start)
 
 

@@ -2,7 +2,7 @@
 # What advaudit gets out of the accelerator on this machine, in under five minutes:
 #   * raw compiled input-gradient vs attack throughput (BIM through the engine's pool, early
 #     stop off) at batch 32 and 256, on the Kaggle CNN architecture (untrained weights);
-#   * the wall time of the default audit (catdog-mini, BIM 4 counts, 10 steps, trust checks,
+#   * the wall time of the default audit (catdog-mini, auto at 4 counts, trust checks,
 #     report) on the 96 shipped photos.
 #
 #   scripts/gpu_check.sh                 # on whatever GPU TensorFlow sees (the CPU if none)

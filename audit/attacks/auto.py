@@ -74,8 +74,11 @@ class Auto(Attack):
 
     def run(self, classifier: Classifier, x0, goal: Goal, budget: Budget,
             settings: RunSettings = DEFAULT_RUN, *, x_start=None,
-            gradient_only: bool = False) -> AttackResult:
-        """The cascade; ``gradient_only`` stops before Square (the sweep's probes use that)."""
+            square_only_where_masked: bool = False) -> AttackResult:
+        """The cascade. With ``square_only_where_masked``, Square runs only on the survivors
+        whose gradient was zero or not finite: the sweep's probes below the audit's budget use
+        that, so a masked model's curve is searched by what can flip it, while an ordinary
+        model's images are not charged a thousand queries at the budget they hold at."""
         x0 = np.asarray(x0, np.float32)
         n = len(x0)
         c = len(classifier.class_names)
@@ -88,9 +91,9 @@ class Auto(Attack):
         quiet = replace(settings, on_progress=(lambda e, f: tick(e, 0)) if tick else None)
         seen = np.zeros(n, bool)
         for stage, attack, loss in self.stage_attacks(budget.norm):
-            if gradient_only and not attack.uses_gradient:
-                break
             idx = np.flatnonzero(~out.success)
+            if square_only_where_masked and not attack.uses_gradient:
+                idx = idx[out.grad_useless[idx]]
             if attack.uses_gradient and seen.any():
                 # a gradient that was zero or not finite will not guide this stage either
                 idx = idx[~out.grad_useless[idx]]

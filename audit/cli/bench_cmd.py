@@ -9,7 +9,7 @@ import time
 import click
 import numpy as np
 
-from .options import DEVICES, DEVICES_HELP
+from .options import DEVICES, DEVICES_HELP, LABELS
 
 # Architectures built in code, benchmarked with seeded untrained weights (speed does not depend
 # on what the weights are).
@@ -46,7 +46,8 @@ BUILT_IN = ("kaggle-catdog", "small")
 @click.option("--dry-run", is_flag=True,
               help="With --device-check: tiny sizes, to check the check itself on a CPU.")
 @click.option("--weights", type=click.Path(), help="Weights file for a named victim.")
-@click.option("--labels", help="Class names in output order, comma-separated (cat,dog).")
+@click.option("--labels", type=LABELS,
+              help="Class names in output order, comma-separated (cat,dog).")
 @click.option("--input-scale", type=click.Choice(["1", "255"]),
               help="What the model expects for a white pixel.")
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers / custom code in MODEL.")
@@ -137,7 +138,7 @@ def _classifier(model, built_in, weights, labels, input_scale, unsafe_load):
         return (Classifier.from_model(kaggle_catdog(), list(CLASS_NAMES)), name,
                 "kaggle-catdog architecture with untrained weights (speed does not depend on "
                 "them)")
-    label_list = [s.strip() for s in labels.split(",")] if labels else None
+    label_list = labels or None
     victim = load_victim(name, weights, label_list,
                          float(input_scale) if input_scale else None, unsafe_load)
     return victim.classifier, name, ""

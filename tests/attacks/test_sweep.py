@@ -53,3 +53,28 @@ def test_sweep_costs_less_than_three_full_auto_runs(clf, tiny_data):
                                            max_eps=MAX_EPS, settings=settings, found=found)
     full = ITERATIONS * 2 + QUERIES  # two classes: APGD-CE, one APGD-T run, Square
     assert (grads + queries) / len(x) < 3 * full
+
+
+def test_on_a_masked_model_the_sweep_searches_with_square(tiny_model, tiny_data):
+    """Gradients are exactly zero behind the squeezer: below the audit's budget only Square can
+    flip anything, so the sweep's probes must run it for such images (a gradient-only walk
+    would claim every image holds at every smaller budget)."""
+    from support.models import squeezed
+
+    clf = Classifier.from_model(squeezed(tiny_model), ["cat", "dog"])
+    x, y = tiny_data
+    right = clf.predict(x).argmax(1) == y
+    x, y = x[right][:8], y[right][:8]
+    auto, goal, settings = ATTACKS["auto"], Goal.of(y), RunSettings(batch_size=8)
+    budget = auto.budget(12)  # the tiny model holds at small budgets
+    found = auto.run(clf, x, goal, budget, settings)
+    assert found.success.any() and set(found.found_by) <= {"square", None}
+    min_eps, grads, queries, witness = minimal_epsilon(
+        clf, x, goal, attack=auto, budget=budget, max_eps=12, settings=settings, found=found)
+    flipped = min_eps > 0
+    assert (clf.predict(witness).argmax(1)[flipped] != y[flipped]).all()
+    square = ATTACKS["square"]
+    fixed = square.run(clf, x, goal, square.budget(8, queries=QUERIES), settings)
+    assert fixed.success.any()
+    assert np.sum(flipped & (min_eps <= 8)) >= fixed.success.sum()
+    assert grads <= 12 * len(x)  # APGD gives up at once on every probe
