@@ -7,8 +7,10 @@ attack) and the cost per attacked photo in gradient evaluations plus forward-onl
 Every success is on the uint8 grid (what a saved PNG holds). A sweep row shows the minimal-
 budget sweep's curve at each budget, which must never be above the fixed attacks' best.
 
-    python scripts/bench_strength.py                 # the full table (about half an hour)
+    python scripts/bench_strength.py                 # the full table (about an hour on 2 cores)
     python scripts/bench_strength.py --eps 1 2 --attacks bim apgd auto --models catdog-mini
+    python scripts/bench_strength.py --models catdog-mini-squeezed --attacks auto --eps 4 \
+        --sweep-at 1 2 4        # the sweep's curve only
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def main() -> int:
     parser.add_argument("--attacks", nargs="+", default=ATTACK_NAMES, choices=list(ATTACKS))
     parser.add_argument("--sweep-max-eps", type=int, default=8,
                         help="also run auto's --sweep to this budget (0: no sweep row)")
+    parser.add_argument("--sweep-at", type=int, nargs="+",
+                        help="budgets at which to print the sweep's curve (default: --eps)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", dest="json_path", help="also write the numbers here")
     args = parser.parse_args()
@@ -79,7 +83,7 @@ def main() -> int:
                 clf, xs, goal, attack=auto, budget=auto.budget(top),
                 max_eps=args.sweep_max_eps, settings=settings, found=found)
             seconds = time.perf_counter() - started
-            for eps in args.eps:
+            for eps in args.sweep_at or args.eps:
                 flipped = int(np.sum((min_eps > 0) & (min_eps <= eps)))
                 row = {"model": name, "attack": f"sweep<={eps}", "eps": eps,
                        "robust_accuracy": round((correct.sum() - flipped) / len(x), 4),
