@@ -26,20 +26,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.synthetic import photo  # noqa: E402  (photo-like pictures, shared with the tests)
+
 LIMIT_GB = 2.5
-
-
-def photo(rng: np.random.Generator, size: int = 128) -> np.ndarray:
-    """A smooth picture with a few blobs: compresses and classifies like a photo, not noise."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    img = np.empty((size, size, 3), np.float32)
-    for c in range(3):
-        a, b, d = rng.uniform(-1, 1, 3)
-        img[..., c] = 128 + 60 * (a * xx + b * yy) + 30 * np.sin(6 * d * xx + 3 * yy)
-    for _ in range(4):
-        cx, cy, r = rng.uniform(0.1, 0.9, 2).tolist() + [rng.uniform(0.05, 0.25)]
-        img[((xx - cx) ** 2 + (yy - cy) ** 2) < r * r] += rng.uniform(-70, 70, 3)
-    return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
 
 
 def write_photos(folder: Path, n: int, seed: int = 0) -> None:

@@ -13,6 +13,7 @@ because that is the signature of gradient masking the trust checks look for.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +60,8 @@ class Descent(Program):
         finite, useless = useless_gradient(grad)
         success = (self.stop_when(values, extras, consts) if self.stop_when is not None
                    else tf.zeros_like(finite))
-        update = self._fused() if self.fuse_update and not self.jit_compile else self._update
+        update = self._fused() if self.fuse_update and not self.jit_compile else \
+            functools.partial(_update, self.rule, self.projection)
         new_state = update(state, grad, finite, useless, consts["x0"], consts["radius"], taken)
         extras = {**extras, "values": values}
         if self.rule.memoryless:  # projections are idempotent: from step 1 on, x + 0 stays x
@@ -72,19 +74,24 @@ class Descent(Program):
         programs (the attack, the trust checks, the planted-readout test)."""
         key = (repr(self.rule), id(self.projection))
         if key not in _FUSED_UPDATES:  # the projection is kept so its id stays its own
+            # the function holds the rule and the projection only, never this program (whose
+            # objective would keep a model alive for the rest of the process)
             _FUSED_UPDATES[key] = (self.projection, tf.function(
-                self._update, jit_compile=True, reduce_retracing=True))
+                functools.partial(_update, self.rule, self.projection), jit_compile=True,
+                reduce_retracing=True))
         return _FUSED_UPDATES[key][1]
 
-    def _update(self, state, grad, finite, useless, x0, radius, taken):
-        """The next state from the gradient at x; rows whose gradient is not finite stay."""
-        x = state["x"]
-        update, rule_state = self.rule(x, grad, state["rule_state"])
-        moved = self.projection(x + update, x0, radius)
-        return {"x": tf.where(per_sample(finite, x), moved, x),
-                "rule_state": tf.where(per_sample(finite, rule_state), rule_state,
-                                       state["rule_state"]),
-                "grad_useless": tf.where(taken == 0, useless, state["grad_useless"])}
+
+def _update(rule: StepRule, projection: Projection, state, grad, finite, useless, x0, radius,
+            taken):
+    """The next state from the gradient at x; rows whose gradient is not finite stay."""
+    x = state["x"]
+    update, rule_state = rule(x, grad, state["rule_state"])
+    moved = projection(x + update, x0, radius)
+    return {"x": tf.where(per_sample(finite, x), moved, x),
+            "rule_state": tf.where(per_sample(finite, rule_state), rule_state,
+                                   state["rule_state"]),
+            "grad_useless": tf.where(taken == 0, useless, state["grad_useless"])}
 
 
 def run(

@@ -20,7 +20,7 @@ from audit import results as contract
 from audit.metrics import delta_histograms
 
 
-def _photo(rng: np.random.Generator, size: int) -> np.ndarray:
+def photo(rng: np.random.Generator, size: int = 128) -> np.ndarray:
     """A smooth, photo-like picture (gradient plus blobs) that compresses like a real one."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     img = np.empty((size, size, 3), np.float32)
@@ -96,7 +96,7 @@ def synthetic_results(
         adv_pred = names[int(np.argmax(adv_probs))]
         flipped = adv_pred != label
         delivered = flipped and i % 10 != 1
-        clean = _photo(rng, size)
+        clean = photo(rng, size)
         delta = rng.choice(np.array([-eps, eps, -eps + 1, 0], np.int16), clean.shape,
                            p=[0.45, 0.45, 0.05, 0.05])
         adv = np.clip(clean.astype(np.int16) + delta, 0, 255).astype(np.uint8)
