@@ -4,7 +4,9 @@ and the one place that turns exceptions into messages and exit codes.
 Exit codes a CI job can rely on: 0 done, 1 a gate failed (``audit --fail-above``, or ``compare``
 found robustness regressed beyond ``--tolerance``), 2 a usage or input error (one line naming
 the file or option and the fix), 3 an internal error (one line plus the path of a saved
-traceback), 130 interrupted.
+traceback), 130 interrupted. An OSError of the user's environment (disk full, read-only,
+permission denied, not a folder, busy) is theirs to fix, so it is exit 2 too, in one line naming
+the path.
 """
 
 from __future__ import annotations
@@ -45,6 +47,23 @@ def save_traceback() -> str:
     return path
 
 
+def environment_error(exc: OSError) -> str | None:
+    """One line for an error of the user's environment (disk full, read-only file system,
+    permission denied, not a folder, busy ...): exit 2, since no report from us can fix it.
+    Writes are atomic, so whatever was written before it is intact."""
+    from ..paths import os_error_text
+
+    return os_error_text(exc)
+
+
+def internal_error(exc: BaseException) -> CommandError:
+    """Our bug: one line plus the path of the saved traceback (exit 3)."""
+    log = save_traceback()
+    text = " ".join(str(exc).split())[:200]
+    return CommandError(f"internal error ({type(exc).__name__}: {text}); the traceback is in "
+                        f"{log}: please report it", EXIT_INTERNAL)
+
+
 class AdvauditGroup(click.Group):
     """Maps exceptions raised anywhere below to one line and an exit code."""
 
@@ -59,11 +78,13 @@ class AdvauditGroup(click.Group):
         except KeyboardInterrupt as exc:
             click.echo(str(exc) or "interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except OSError as exc:
+            text = environment_error(exc)
+            if text is None:
+                raise internal_error(exc) from None
+            raise CommandError(text, EXIT_USAGE) from None
         except Exception as exc:
-            log = save_traceback()
-            text = " ".join(str(exc).split())[:200]
-            raise CommandError(f"internal error ({type(exc).__name__}: {text}); the traceback "
-                               f"is in {log}: please report it", EXIT_INTERNAL) from None
+            raise internal_error(exc) from None
 
 
 @click.group(cls=AdvauditGroup, context_settings={"help_option_names": ["-h", "--help"]})

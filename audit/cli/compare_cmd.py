@@ -49,6 +49,17 @@ def comparison_table(c) -> str:
     return "\n".join(lines)
 
 
+def compared_files(*results: Path) -> list[Path]:
+    """What ``--html`` must never replace: each results.json compared, and its audit's journal,
+    CSV and PNG folders."""
+    from ..outdir import PNG_FOLDERS
+    from ..results.journal import JOURNAL_NAME
+
+    return [p for r in results for p in (
+        r, r.parent / JOURNAL_NAME, r.parent / "results.csv",
+        *(r.parent / name for name in PNG_FOLDERS))]
+
+
 @click.command()
 @click.argument("base", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
@@ -67,12 +78,21 @@ def compare(base: Path, new: Path, tolerance: float, html_path: Path | None, max
     Flip rate, robust accuracy (both with Wilson 95% intervals) and median minimal eps, overall
     and per class; images that became vulnerable, matched by path or file name.
     """
-    from ..compare import compare_files
+    from ..compare import compare as compare_results
+    from ..paths import refuse_output_onto, write_error
     from ..report.diff import write_compare_html
+    from ..results import normalise, read_results
 
-    result = compare_files(base, new, tolerance=tolerance)
     if html_path is not None:
-        write_compare_html(result, html_path, new_dir=new.parent, max_cards=max_cards)
+        refuse_output_onto(html_path, option="--html", protected=compared_files(base, new))
+    # an edited file costs blank cells, never the comparison (as for 'advaudit report')
+    result = compare_results(normalise(read_results(base)), normalise(read_results(new)),
+                             tolerance=tolerance, base_name=str(base), new_name=str(new))
+    if html_path is not None:
+        try:
+            write_compare_html(result, html_path, new_dir=new.parent, max_cards=max_cards)
+        except OSError as exc:  # atomic: what was at --html before is intact
+            raise write_error(exc, html_path, "--html") from None
     if as_json:
         click.echo(json.dumps({**result.as_dict(), "html": str(html_path) if html_path
                                else None}))

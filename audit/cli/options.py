@@ -79,6 +79,16 @@ class LabelsType(click.ParamType):
 LABELS = LabelsType()
 
 
+class FolderPath(click.Path):
+    """A folder path that must not be empty: Path("") would be the current folder."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("'' is empty: it must name a folder (--out . for the current one)",
+                      param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def progress_factory(enabled: bool):
     """Progress bars on stderr when it is a terminal; None-returning otherwise."""
 
@@ -112,13 +122,45 @@ def ci_output_options(command):
              "--fail-above; the verdict as a property.")(command)
 
 
+def run_artifacts(out: Path, *inputs: object) -> list[Path]:
+    """What an audit into ``out`` reads or writes, which no other output may land on: its
+    results, journal, CSV, report, PNG folders and lock, and the input files or folders
+    (``--images``, a model file) that exist on disk."""
+    from ..lock import LOCK_NAME
+    from ..outdir import FILES, PNG_FOLDERS
+
+    out = Path(out)
+    given = [Path(str(p)) for p in inputs if p is not None and str(p)]
+    return [*(out / name for name in (*FILES, *PNG_FOLDERS, LOCK_NAME)),
+            *(p for p in given if p.exists())]
+
+
+def check_ci_outputs(*, junit_xml: Path | None, markdown: Path | None,
+                     protected: list[Path]) -> None:
+    """Refuse, in one line, a ``--junit-xml`` or ``--markdown`` that would land on an input or
+    an artifact of the run (``--markdown results.jsonl`` would cost ``--resume`` its journal),
+    or two outputs on one file. Called before the run, so nothing is lost to a slip."""
+    from ..errors import ResultsError
+    from ..paths import refuse_output_onto, same_path
+
+    if junit_xml is not None and markdown is not None and same_path(junit_xml, markdown):
+        raise ResultsError(f"--junit-xml and --markdown both name {junit_xml}: give each "
+                           "its own file")
+    for option, path in (("--junit-xml", junit_xml), ("--markdown", markdown)):
+        if path is not None:
+            refuse_output_onto(path, option=option, protected=protected)
+
+
 def write_ci_outputs(results: dict, *, out_dir: Path, fail_above: float | None,
                      junit_xml: Path | None, markdown: Path | None,
-                     fail_on_inconclusive: bool = False) -> list[Path]:
-    """Write the CI formats asked for; a path that cannot be written is a one-line error."""
-    from ..errors import ResultsError
+                     fail_on_inconclusive: bool = False,
+                     protected: list[Path] | None = None) -> list[Path]:
+    """Write the CI formats asked for, never onto ``protected`` (the run's inputs and
+    artifacts); a path that cannot be written is a one-line error naming it."""
     from ..formats import FORMATS
+    from ..paths import write_error
 
+    check_ci_outputs(junit_xml=junit_xml, markdown=markdown, protected=protected or [])
     written = []
     for name, option, path in (("junit", "--junit-xml", junit_xml),
                                ("markdown", "--markdown", markdown)):
@@ -129,6 +171,5 @@ def write_ci_outputs(results: dict, *, out_dir: Path, fail_above: float | None,
                                                fail_above=fail_above,
                                                fail_on_inconclusive=fail_on_inconclusive))
         except OSError as exc:
-            raise ResultsError(f"{option} {path} cannot be written ({exc.strerror or exc}); "
-                               "pass a writable file path") from None
+            raise write_error(exc, path, option) from None
     return written

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..formats import FORMATS
-from .options import ci_output_options, write_ci_outputs
+from .options import check_ci_outputs, ci_output_options, write_ci_outputs
 
 
 @click.command()
@@ -31,18 +31,25 @@ def report(results_json: Path, format_name: str, output: Path | None, max_cards:
 
     Prints the path of each file written.
     """
-    from ..results import read_results
+    from ..paths import write_error
+    from ..results import normalise, read_results
 
     target = FORMATS[format_name].checked_target(results_json, output)
     for name, option, extra in (("junit", "--junit-xml", junit_xml),
                                 ("markdown", "--markdown", markdown)):
         if extra is not None:
             FORMATS[name].checked_target(results_json, extra, option)
+    check_ci_outputs(junit_xml=junit_xml, markdown=markdown, protected=[target])
     results = read_results(results_json)
-    path = FORMATS[format_name].write(results, target, out_dir=results_json.parent,
-                                      max_cards=max_cards, results_name=results_json.name,
-                                      fail_above=fail_above,
-                                      fail_on_inconclusive=fail_on_inconclusive)
+    if format_name != "json":  # an edited file costs blank cells, never the whole output
+        results = normalise(results)
+    try:
+        path = FORMATS[format_name].write(results, target, out_dir=results_json.parent,
+                                          max_cards=max_cards, results_name=results_json.name,
+                                          fail_above=fail_above,
+                                          fail_on_inconclusive=fail_on_inconclusive)
+    except OSError as exc:  # the write is atomic: what was at the target is intact
+        raise write_error(exc, target, "-o" if output is not None else None) from None
     click.echo(str(path))
     for extra in write_ci_outputs(results, out_dir=results_json.parent, fail_above=fail_above,
                                   fail_on_inconclusive=fail_on_inconclusive,

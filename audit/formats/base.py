@@ -1,5 +1,9 @@
 """The interface every output format implements (as pip-audit's ``_format``): render a results
-dict to text, and write it atomically where the user asked."""
+dict to text, and write it atomically where the user asked.
+
+Where it may write is decided with ``audit.paths``: never onto the results being read, the
+journal, the PNG folders or the lock of the audit folder. Writes are atomic: a write the file
+system refuses (disk full, read-only) leaves what was there before intact."""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ from typing import Any, ClassVar
 
 from ..errors import ResultsError
 from ..fileio import atomic_write_text
+from ..lock import LOCK_NAME
+from ..paths import PNG_FOLDERS, refuse_output_onto, same_path
+from ..results.journal import JOURNAL_NAME
 
 _SAME_KIND = {".html": (".html", ".htm"), ".md": (".md", ".markdown")}
 
@@ -36,10 +43,13 @@ class Format(ABC):
         target = Path(path) if path is not None else audit_dir / self.file_name
         resolved = target.resolve()
         kind = Path(self.file_name).suffix
-        if resolved == results_path.resolve():
+        if same_path(target, results_path):
             raise ResultsError(f"{option} {target} is the results file being read; writing the "
                                f"{self.name} output there would destroy it: pass another path, "
                                f"e.g. {audit_dir / ('report' + kind)}")
+        refuse_output_onto(target, option=option, protected=[
+            audit_dir / JOURNAL_NAME, audit_dir / LOCK_NAME,
+            *(audit_dir / name for name in PNG_FOLDERS)])
         if resolved.is_relative_to(audit_dir.resolve()) and \
                 resolved.suffix.lower() not in _SAME_KIND.get(kind, (kind,)):
             raise ResultsError(f"{option} {target} is inside the audit folder {audit_dir} and "

@@ -2,8 +2,9 @@
 
 The report is rebuilt from ``results.json`` alone, so every picture is derived from the PNGs the
 audit wrote (clean and adversarial, same size). Paths come from a JSON file a user may have
-edited or copied, so they are only followed inside the audit folder, and a missing or unreadable
-file yields None (the template shows a placeholder) rather than a broken ``<img>``.
+edited or copied, so they are only followed inside the audit folder (``audit.paths``), and a
+missing or unreadable file yields None (the template shows a placeholder) rather than a broken
+``<img>``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..paths import inside_or_none
+
 THUMB_SIDE = 128  # cards show three of these side by side; bigger inputs are shrunk to this
 MAX_REUSED_BYTES = 128 * 1024  # a card embeds the audit's own PNG bytes up to this size
 HEAT_MAX_IMAGES = 400  # pairs decoded for the heat map; more are sampled evenly
@@ -29,20 +32,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # (a 2.6 MB PNG can declare 30000x30000 pixels and decode to gigabytes), so it is not decoded.
 MAX_DECODE_PIXELS = 4096 * 4096
 MAX_FILE_BYTES = 64 * 1024 * 1024
-
-
-def resolve_inside(out_dir: Path, rel: object) -> Path | None:
-    """``out_dir/rel`` if it is an existing file inside ``out_dir``; None otherwise."""
-    if not isinstance(rel, str) or not rel:
-        return None
-    root = out_dir.resolve()
-    try:
-        path = (root / rel).resolve()
-    except (OSError, RuntimeError, ValueError):
-        return None
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    return path
 
 
 def _decode(data: np.ndarray) -> np.ndarray | None:
@@ -150,8 +139,8 @@ class CardImages:
 
 
 def card_images(out_dir: Path, clean_rel: object, adv_rel: object, factor: int) -> CardImages:
-    clean = _read(resolve_inside(out_dir, clean_rel))
-    adv = _read(resolve_inside(out_dir, adv_rel))
+    clean = _read(inside_or_none(out_dir, clean_rel))
+    adv = _read(inside_or_none(out_dir, adv_rel))
     diff = None
     if clean is not None and adv is not None and clean[0].shape == adv[0].shape:
         diff = png_data_uri(thumbnail(amplified_diff(clean[0], adv[0], factor)))
@@ -178,8 +167,8 @@ class HeatMap:
 def _abs_delta(out_dir: Path, pair: tuple[object, object]) -> np.ndarray | None:
     """Per-pixel mean over channels of |adv - clean| (float32), or None when a PNG is missing or
     the two sizes differ."""
-    clean = read_rgb(resolve_inside(out_dir, pair[0]))
-    adv = read_rgb(resolve_inside(out_dir, pair[1]))
+    clean = read_rgb(inside_or_none(out_dir, pair[0]))
+    adv = read_rgb(inside_or_none(out_dir, pair[1]))
     if clean is None or adv is None or clean.shape != adv.shape:
         return None
     total = np.abs(adv.astype(np.int16) - clean).sum(axis=2, dtype=np.int32)
@@ -228,7 +217,7 @@ def mean_abs_delta_heatmap(out_dir: Path, pairs: Iterable[tuple[object, object]]
 def image_size(out_dir: Path, rels: Iterable[object]) -> tuple[int, int] | None:
     """Height and width of the first readable PNG, to turn L0 counts into a share of pixels."""
     for rel in rels:
-        path = resolve_inside(out_dir, rel)
+        path = inside_or_none(out_dir, rel)
         if path is None:
             continue
         img = read_rgb(path)

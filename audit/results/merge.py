@@ -6,6 +6,12 @@ curve. The delta histograms are added bin by bin. PNGs are linked (or copied) in
 folder; their names carry the photo's global index, so shards never collide. The trust checks
 ran on each shard's own sample; the merged block keeps every shard's checks (a warning in any
 shard is a warning) and recomputes the gradient check exactly from the rows.
+
+A shard folder may come back from any worker, so its results.json is data: every row must have
+the shape an audit writes (``journal.row_problem``), indices must be unique across shards, and
+every PNG path must be the audit's own shape and stay inside its shard (``audit.paths``), or
+the shard is refused in one line before anything is written. PNGs are only ever linked to new
+names inside ``--out``: a merge never replaces, moves or deletes a file.
 """
 
 from __future__ import annotations
@@ -13,43 +19,175 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
+from itertools import islice
 from pathlib import Path
 
 from ..attacks.auto import yardstick
 from ..errors import ResultsError
 from ..metrics import channel_names
+from ..paths import PNG_FOLDERS, audit_png, inside, same_path
 from ..verdict import record as record_verdict
 from .io import read_results
+from .journal import is_index, row_problem
 from .rows import delta_bound, min_eps_curve, row_histograms, run_summary
 from .schema import SCHEMA_VERSION
 
 SAME = ("model_sha256", "class_names", "input_scale", "attack", "budget", "loss", "target",
         "early_stop", "seed", "sweep")
+FIX = "merge the results.json files the shard audits wrote, unedited"
+
+
+def refuse_out_onto_shards(folders: list[Path], out: Path) -> None:
+    """``--out`` must not be a shard folder or inside one's PNG folders, and no shard may lie
+    inside ``--out``'s PNG folders: ``--overwrite`` clears those, and the merge writes there."""
+    for folder in folders:
+        if same_path(out, folder):
+            raise ResultsError(f"--out {out} is the shard folder {folder}: merging into it "
+                               "would replace that shard; pass a new folder")
+        for name in PNG_FOLDERS:
+            if _within(out, Path(folder) / name):
+                raise ResultsError(f"--out {out} is inside {Path(folder) / name}, a shard's PNG "
+                                   "folder: pass a folder outside the shards")
+            if _within(folder, Path(out) / name):
+                raise ResultsError(f"shard folder {folder} is inside {Path(out) / name}, which "
+                                   "the merge writes: pass an --out that does not hold it")
+
+
+def _within(path: Path, folder: Path) -> bool:
+    try:
+        return same_path(path, folder) or \
+            Path(path).resolve().is_relative_to(Path(folder).resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
+def _number(value: object) -> float:
+    """A summary's number as a float; 0 for anything else (timings only feed timings)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else 0.0
+
+
+def _check_shard(path: Path, res: dict) -> None:
+    """The containers and settings a merge reads from one shard, or a one-line error."""
+    m, s = res.get("manifest"), res.get("summary")
+    problem = None
+    if not isinstance(m, dict) or not isinstance(s, dict):
+        problem = "its manifest or summary is not a JSON object"
+    elif not isinstance(m.get("class_names"), list) or not m["class_names"] or \
+            not all(isinstance(n, str) for n in m["class_names"]):
+        problem = "its manifest.class_names is not a list of class names"
+    elif not isinstance(res.get("images"), list):
+        problem = "its images is not a list of rows"
+    elif not isinstance(res.get("skipped", []), list) or \
+            not all(isinstance(x, dict) for x in res.get("skipped", [])):
+        problem = "its skipped is not a list of objects"
+    elif m.get("sweep") is not None and not (
+            isinstance(m["sweep"], dict) and is_index(m["sweep"].get("max_eps"))
+            and 1 <= m["sweep"]["max_eps"] <= 255):
+        problem = "its manifest.sweep has no max_eps between 1 and 255"
+    elif m.get("attack_stages") is not None and not (
+            isinstance(m["attack_stages"], list)
+            and all(isinstance(x, str) for x in m["attack_stages"])):
+        problem = "its manifest.attack_stages is not a list of names"
+    elif res.get("trust") is not None and not isinstance(res["trust"], dict):
+        problem = "its trust block is not a JSON object"
+    shard = m.get("shard") if isinstance(m, dict) else None
+    if problem is None and shard is not None and not (
+            isinstance(shard, dict) and is_index(shard.get("index"))
+            and is_index(shard.get("count")) and 1 <= shard["index"] <= shard["count"]):
+        problem = "its manifest.shard is not {index, count} with 1 <= index <= count"
+    if problem is not None:
+        raise ResultsError(f"{path}: {problem}; {FIX}")
+
+
+def _png_links(folders: list[Path], shards: list[dict], out_dir: Path
+               ) -> list[tuple[Path, Path]]:
+    """(source, destination) of every PNG the merge links, each checked: rows of the audit's
+    shape, indices unique across shards, sources inside their shard, destinations of the
+    audit's own shape inside ``out_dir`` and each named once."""
+    links: list[tuple[Path, Path]] = []
+    indices: dict[int, Path] = {}
+    targets: set[str] = set()
+    for folder, res in zip(folders, shards, strict=True):
+        where = Path(folder) / "results.json"
+        names = res["manifest"]["class_names"]
+        for row in res["images"]:
+            problem = row_problem(row, names, Path(folder), where=str(where))
+            if problem is not None:
+                raise ResultsError(f"{where}: {problem}; {FIX}")
+            index = row["index"]
+            if index in indices:
+                raise ResultsError(f"{where}: photo index {index} is also in "
+                                   f"{indices[index]}; {FIX}")
+            indices[index] = where
+            if not row["attacked"]:
+                continue
+            for key in ("clean_path", "adv_path"):
+                what = f"{where}: row {index}'s {key}"
+                rel = audit_png(row[key], what=what)
+                src = inside(Path(folder), rel, what=what)
+                if not src.is_file():
+                    raise ResultsError(f"{what}: {rel} is not a file in {folder}; copy the "
+                                       "shard's whole output folder and merge again")
+                if rel in targets:
+                    raise ResultsError(f"{what}: {rel} is named by another row too; {FIX}")
+                targets.add(rel)
+                links.append((src, inside(out_dir, rel, what=f"--out {out_dir}")))
+    return links
 
 
 def _link(src: Path, dst: Path) -> None:
+    """Hard-link (or copy) ``src`` to ``dst``, a new file: it never replaces or removes
+    anything, so a path no audit of ours wrote cannot be harmed by a merge."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.unlink(missing_ok=True)
     try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except FileExistsError:
+            raise
+        except OSError:  # another file system, or no hard links there: a copy
+            with open(src, "rb") as fin, open(dst, "xb") as fout:
+                shutil.copyfileobj(fin, fout)
+            shutil.copystat(src, dst)
+    except FileExistsError:
+        raise ResultsError(f"--out: {dst} already exists, and a merge never replaces a file: "
+                           "merge into a new --out (or --overwrite an earlier merge)") from None
+
+
+def _delta(res: dict) -> dict:
+    """A shard's delta histogram ({values, channels}); an empty one when it is malformed."""
+    h = res.get("histograms")
+    d = h.get("delta") if isinstance(h, dict) else None
+    if not isinstance(d, dict) or not isinstance(d.get("values"), list) or \
+            not isinstance(d.get("channels"), dict):
+        return {"values": [], "channels": {}}
+    return {"values": d["values"],
+            "channels": {k: v for k, v in d["channels"].items() if isinstance(v, list)}}
 
 
 def _add_histograms(deltas: list[dict], bound: int) -> dict:
     names: list[str] = []
     for d in deltas:
-        names += [n for n in d.get("channels", {}) if n not in names]
+        names += [n for n in d["channels"] if n not in names]
     names = names or channel_names(3)
     channels = {}
     for name in names:
         bins = [0] * (2 * bound + 1)
         for d in deltas:
-            for value, count in zip(d.get("values", []), d.get("channels", {}).get(name, []),
-                                    strict=False):
-                bins[min(max(int(value), -bound), bound) + bound] += int(count)
+            for value, count in zip(d["values"], d["channels"].get(name, []), strict=False):
+                if is_index(count) and isinstance(value, int) and not isinstance(value, bool):
+                    bins[min(max(value, -bound), bound) + bound] += count
         channels[name] = bins
     return {"values": list(range(-bound, bound + 1)), "channels": channels}
+
+
+def _sweep_total(shards: list[dict], key: str) -> int:
+    """A sweep cost over all shards, from each shard's per-image figure and attacked rows."""
+    return round(sum(_number(res["summary"].get(key)) * sum(r["attacked"] for r in res["images"])
+                     for res in shards))
 
 
 def _merge_trust(shards: list[dict], images: list[dict]) -> dict | None:
@@ -58,24 +196,28 @@ def _merge_trust(shards: list[dict], images: list[dict]) -> dict | None:
         return None
     checks: dict[str, dict] = {}
     for block in blocks:
-        for check in block.get("checks", []):
-            merged = checks.setdefault(check["name"], {**check, "shards": []})
+        found = block.get("checks")
+        for check in found if isinstance(found, list) else []:
+            if not isinstance(check, dict):
+                continue
+            merged = checks.setdefault(str(check.get("name")), {**check, "shards": []})
             merged["shards"].append({k: check.get(k) for k in ("status", "value", "detail")})
             if check.get("status") != "pass":
-                merged.update(status=check["status"], detail=check.get("detail"))
+                merged.update(status=check.get("status"), detail=check.get("detail"))
     useless = checks.get("input gradients are informative")
     attacked = [r for r in images if r["attacked"]]
     if useless is not None and attacked:
         share = sum(bool(r.get("gradient_useless")) for r in attacked) / len(attacked)
         useless.update(value=share, status="pass" if share == 0 else "warn")
-    return {"sample_size": sum(b.get("sample_size", 0) for b in blocks),
+    return {"sample_size": int(sum(_number(b.get("sample_size")) for b in blocks)),
             "merged_from_shards": len(blocks), "checks": list(checks.values())}
 
 
-def merge_results(folders: list[Path], out_dir: Path) -> dict:
-    """Merge the results.json of shard folders into ``out_dir`` (PNGs linked there)."""
-    started = time.perf_counter()
+def read_shards(folders: list[Path]) -> list[dict]:
+    """Every shard's results.json, checked to be shards of one audit (all of them, once)."""
     shards = [read_results(Path(f) / "results.json") for f in folders]
+    for folder, res in zip(folders, shards, strict=True):
+        _check_shard(Path(folder) / "results.json", res)
     first = shards[0]["manifest"]
     seen: dict[int, str] = {}
     for folder, res in zip(folders, shards, strict=True):
@@ -96,35 +238,43 @@ def merge_results(folders: list[Path], out_dir: Path) -> dict:
                                f"{shard['index']}/{shard['count']}")
         seen[shard["index"]] = str(folder)
     count = first["shard"]["count"]
-    missing = sorted(set(range(1, count + 1)) - set(seen))
-    if missing:
-        raise ResultsError(f"shards {', '.join(map(str, missing))} of {count} are missing: pass "
-                           "every shard's output folder")
+    if len(seen) < count:  # a crafted count of 10**12 must not be listed in full
+        missing = list(islice((i for i in range(1, count + 1) if i not in seen), 20))
+        more = " ..." if count - len(seen) > len(missing) else ""
+        raise ResultsError(f"shards {', '.join(map(str, missing))}{more} of {count} are "
+                           "missing: pass every shard's output folder")
+    return shards
 
+
+def merge_results(folders: list[Path], out_dir: Path, *,
+                  before_writing: Callable[[], None] | None = None) -> dict:
+    """Merge the results.json of shard folders into ``out_dir`` (PNGs linked there).
+
+    Everything is read and checked before anything is written; ``before_writing`` then runs
+    (``--overwrite`` clears the earlier audit there), and the PNGs are linked."""
+    started = time.perf_counter()
     out_dir = Path(out_dir)
-    images: list[dict] = []
-    skipped: list[dict] = []
-    for folder, res in zip(folders, shards, strict=True):
-        for row in res["images"]:
-            if row.get("attacked"):
-                for key in ("clean_path", "adv_path"):
-                    _link(Path(folder) / row[key], out_dir / row[key])
-            images.append(row)
-        skipped += res.get("skipped", [])
+    shards = read_shards(folders)
+    first = shards[0]["manifest"]
+    links = _png_links(folders, shards, out_dir)
+    if before_writing is not None:
+        before_writing()
+    for src, dst in links:
+        _link(src, dst)
+    images: list[dict] = [row for res in shards for row in res["images"]]
+    skipped: list[dict] = [entry for res in shards for entry in res.get("skipped", [])]
     images.sort(key=lambda r: r["index"])
     sums = [res["summary"] for res in shards]
-    attack_seconds = sum(s.get("attack_seconds") or 0 for s in sums)
-    evaluations = sum((s.get("img_steps_per_s") or 0) * (s.get("attack_seconds") or 0)
+    attack_seconds = sum(_number(s.get("attack_seconds")) for s in sums)
+    evaluations = sum(_number(s.get("img_steps_per_s")) * _number(s.get("attack_seconds"))
                       for s in sums)
     sweep = first.get("sweep")
     summary = run_summary(
         images, first["class_names"], n_skipped=len(skipped), pending=0,
-        seconds=sum(s.get("seconds") or 0 for s in sums) + time.perf_counter() - started,
+        seconds=sum(_number(s.get("seconds")) for s in sums) + time.perf_counter() - started,
         attack_seconds=attack_seconds, evaluations=round(evaluations),
-        sweep_grad_evals=round(sum((s.get("sweep_grad_evals_per_image") or 0) * s["n_attacked"]
-                                   for s in sums)) if sweep else None,
-        sweep_queries=round(sum((s.get("sweep_queries_per_image") or 0) * s["n_attacked"]
-                                for s in sums)) if sweep else None)
+        sweep_grad_evals=_sweep_total(shards, "sweep_grad_evals_per_image") if sweep else None,
+        sweep_queries=_sweep_total(shards, "sweep_queries_per_image") if sweep else None)
     if first.get("attack") == "auto":
         summary["autoattack_cost_per_image"] = yardstick(images, len(first["class_names"]))
     bound = delta_bound(images)
@@ -137,8 +287,8 @@ def merge_results(folders: list[Path], out_dir: Path) -> dict:
         "manifest": manifest,
         "summary": summary,
         "images": images,
-        "histograms": {"delta": _add_histograms([r["histograms"]["delta"] for r in shards],
-                                                bound), **row_histograms(images)},
+        "histograms": {"delta": _add_histograms([_delta(r) for r in shards], bound),
+                       **row_histograms(images)},
         "curve": min_eps_curve(images, sweep["max_eps"]) if sweep and summary["n_attacked"]
         else [],
         "trust": _merge_trust(shards, images),

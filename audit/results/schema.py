@@ -30,6 +30,8 @@ def normalise(results: dict) -> dict:
     m["budget"] = _dict(m.get("budget"))
     m["sweep"] = _dict(m.get("sweep")) or None
     m["preflight"] = _dicts(m.get("preflight"))
+    stages = m.get("attack_stages")
+    m["attack_stages"] = [str(x) for x in stages] if isinstance(stages, list) else []
     names = m.get("class_names")
     m["class_names"] = [str(n) for n in names] if isinstance(names, list) else []
     target = m.get("target")

@@ -100,6 +100,25 @@ class Corpus:
         keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h)).save(path)
         return path
 
+    @cached_property
+    def shards(self) -> tuple[Path, Path]:
+        """Shards 1/2 and 2/2 of one audit of the photos, for the merge cases."""
+        folders = (self.path("shard1"), self.path("shard2"))
+        for i, out in enumerate(folders, start=1):
+            r = CliRunner().invoke(main, ["audit", str(self.tiny), "--images", str(self.photos),
+                                          "--out", str(out), "--labels", "cat,dog", "--shard",
+                                          f"{i}/2", *FAST])
+            assert r.exit_code == 0, r.output
+        return folders
+
+    @cached_property
+    def decoy(self) -> Path:
+        """A file outside every output folder, standing in for /etc/passwd."""
+        path = self.path("decoy") / "etc" / "passwd"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"root:x:0:0\n")
+        return path
+
     def junk(self, name: str, data: bytes) -> Path:
         path = self.path(name)
         path.write_bytes(data)
@@ -157,6 +176,42 @@ class Corpus:
     def not_json(self) -> Path:
         return self.junk("not.json", b"\xff\xfe garbage")
 
+    @cached_property
+    def with_loops(self) -> Path:
+        def add(folder: Path) -> None:
+            (folder / "self.png").symlink_to(folder / "self.png")
+            (folder / "ping.png").symlink_to(folder / "pong.png")
+            (folder / "pong.png").symlink_to(folder / "ping.png")
+        return self.photos_with("loop-photos", add)
+
+    @cached_property
+    def loop_root(self) -> Path:
+        root = self.path("loop-root")
+        root.symlink_to(root)
+        return root
+
+    @cached_property
+    def chance(self) -> Path:
+        """Always 'cat': clean accuracy at chance, as a wrong --input-scale gives."""
+        inputs = keras.Input((SIZE, SIZE, 3))
+        logits = keras.layers.Dense(2, kernel_initializer="zeros",
+                                    bias_initializer=keras.initializers.Constant([1.0, 0.0]))(
+            keras.layers.Flatten()(inputs))
+        path = self.path("chance.keras")
+        keras.Model(inputs, keras.layers.Softmax()(logits)).save(path)
+        return path
+
+    @cached_property
+    def twelve_photos(self) -> Path:
+        return write_photo_folder(self.path("twelve-photos"), n=12)
+
+    @cached_property
+    def broken_kaggle_json(self) -> Path:
+        folder = self.path("kaggle-config")
+        folder.mkdir()
+        (folder / "kaggle.json").write_text('{"username": "me", "key": ')
+        return folder
+
 
 def audit(model: Callable[[Corpus], Path] | str | None, *extra: str,
           images: Callable[[Corpus], Path] | None = None):
@@ -204,7 +259,8 @@ class Case:
     says: str = ""  # the one Error line contains this (refusals)
     names: Callable[[Corpus, Path], object] | str | None = None  # ... and names this
     env: Callable[[Corpus], dict[str, str]] | None = None
-    check: Callable[[Corpus, Path, Result], None] | None = None  # exit-0 cases: the outcome
+    # exit-0 cases: the outcome; refusals: what else must hold (a decoy left alone)
+    check: Callable[[Corpus, Path, Result], None] | None = None
     # refused before anything is written, so the earlier audit in --out must be intact
     keeps_earlier: bool = True
 
@@ -239,6 +295,99 @@ def check_bomb_not_shown(c: Corpus, out: Path, r: Result) -> None:
     row = next(r for r in data["images"] if r.get("attacked"))  # the row whose PNG was swapped
     assert f"image not available<small>{row['adv_path']}</small>" in \
         (out / "report.html").read_text()
+
+
+def check_loops_skipped(c: Corpus, out: Path, r: Result) -> None:
+    reasons = skipped_reasons(out)
+    assert {name: reasons[name] for name in ("self.png", "ping.png", "pong.png")} == \
+        dict.fromkeys(("self.png", "ping.png", "pong.png"), "symbolic link loop, not read")
+
+
+def user_file_in_pngs(c: Corpus, out: Path) -> list[str]:
+    """The user keeps notes among the earlier audit's PNGs, then reruns with --overwrite."""
+    (out / "adversarial" / "my-notes.txt").write_text("mine")
+    (out / "clean" / "keep.png").write_bytes(b"mine")
+    return audit(None, "--attack", "bim")(c, out)
+
+
+def check_user_files_kept(c: Corpus, out: Path, r: Result) -> None:
+    assert (out / "adversarial" / "my-notes.txt").read_text() == "mine"
+    assert (out / "clean" / "keep.png").read_bytes() == b"mine"
+    rows = json.loads((out / "results.json").read_text())["images"]
+    assert {p.name for p in (out / "adversarial").iterdir()} == \
+        {"my-notes.txt"} | {Path(row["adv_path"]).name for row in rows if row.get("adv_path")}
+
+
+def check_scale_warning(c: Corpus, out: Path, r: Result) -> None:
+    warnings = [ln for ln in r.output.splitlines() if "input scale may be wrong" in ln]
+    assert len(warnings) == 1 and "--input-scale 1" in warnings[0], r.output
+
+
+def kaggle_env(c: Corpus) -> dict[str, str | None]:
+    return {"KAGGLE_CONFIG_DIR": str(c.broken_kaggle_json), "HOME": str(c.root),
+            "KAGGLE_API_TOKEN": None, "KAGGLE_USERNAME": None, "KAGGLE_KEY": None,
+            "ADVAUDIT_CACHE": str(c.path("empty-cache"))}
+
+
+def shard_copies(c: Corpus, out: Path) -> tuple[Path, Path]:
+    """Fresh copies of the corpus's shard audits beside ``out`` (safe to edit)."""
+    return tuple(Path(shutil.copytree(f, out.parent / "shards" / f.name))  # type: ignore
+                 for f in c.shards)
+
+
+def merge_edited(edit: Callable[[Corpus, Path, dict], object], *extra: str):
+    """``advaudit merge`` of the shards, the first attacked row of shard 1 edited, into
+    ``a/b/merged`` beside the earlier audit (deeper than the shards: a ``../`` lands elsewhere)."""
+    def argv(c: Corpus, out: Path) -> list[str]:
+        s1, s2 = shard_copies(c, out)
+        data = json.loads((s1 / "results.json").read_text())
+        edit(c, out, next(row for row in data["images"] if row.get("attacked")))
+        (s1 / "results.json").write_text(json.dumps(data))
+        return ["merge", str(s1), str(s2), "--out", str(out.parent / "a" / "b" / "merged"),
+                *extra]
+    return argv
+
+
+def shard_results(c: Corpus, out: Path) -> Path:
+    return out.parent / "shards" / "shard1" / "results.json"
+
+
+def dotdot_to_a_png(c: Corpus, out: Path, row: dict) -> None:
+    (out.parent / "x.png").write_bytes(b"\x89PNG outside every audit")
+    row["adv_path"] = "../../x.png"  # from the shard: out.parent/x.png; from --out: a/x.png
+
+
+def check_decoy_intact(c: Corpus, out: Path, r: Result) -> None:
+    assert c.decoy.read_bytes() == b"root:x:0:0\n"
+
+
+def check_nothing_linked_outside(c: Corpus, out: Path, r: Result) -> None:
+    assert not (out.parent / "a" / "x.png").exists()
+    assert (out.parent / "x.png").read_bytes() == b"\x89PNG outside every audit"
+
+
+def resumed(edit: Callable[[list[dict]], list[object] | bytes]):
+    """``--resume`` of the earlier audit after its journal was edited."""
+    def argv(c: Corpus, out: Path) -> list[str]:
+        journal = out / "results.jsonl"
+        got = edit([json.loads(line) for line in journal.read_text().splitlines()])
+        journal.write_bytes(got if isinstance(got, bytes) else
+                            "".join(json.dumps(e) + "\n" for e in got).encode())
+        return ["audit", str(c.tiny), "--images", str(c.photos), "--out", str(out), "--labels",
+                "cat,dog", *FAST, "--resume"]
+    return argv
+
+
+def first_row(**changes: object) -> Callable[[list[dict]], list[dict]]:
+    def edit(entries: list[dict]) -> list[dict]:
+        k = next(i for i, e in enumerate(entries) if e.get("row", {}).get("attacked"))
+        entries[k] = {"row": {**entries[k]["row"], **changes}}
+        return entries
+    return edit
+
+
+def journal_path(c: Corpus, out: Path) -> Path:
+    return out / "results.jsonl"
 
 
 def model_path(attr: str):
@@ -330,11 +479,92 @@ CASES = [
                                                                  "flip_rate": 0}])])), 0,
          check=check_rendered),
     Case("report bomb PNG", report(replace_a_png_with_a_bomb), 0, check=check_bomb_not_shown),
+    # issue 15, items 1-3 and 6: paths in files are data, outputs never land on inputs, the
+    # environment's errors are the user's
+    Case("merge absolute clean_path", merge_edited(
+        lambda c, out, row: row.update(clean_path=str(c.decoy))), 2,
+         "is not a PNG path an audit writes", shard_results, check=check_decoy_intact),
+    Case("merge ../ adv_path", merge_edited(dotdot_to_a_png), 2,
+         "is not a PNG path an audit writes", shard_results, check=check_nothing_linked_outside),
+    Case("merge --out onto a shard", lambda c, out: [
+        "merge", *map(str, shard_copies(c, out)), "--out", str(out.parent / "shards" / "shard1"),
+        "--overwrite"], 2, "is the shard folder", lambda c, out: out.parent / "shards" / "shard1"),
+    Case("resume journal index 999", resumed(first_row(index=999)), 2,
+         "photo index 999 is not one of the", journal_path),
+    Case("resume journal index -1", resumed(first_row(index=-1)), 2,
+         "is not an advaudit journal", journal_path),
+    Case("resume journal index abc", resumed(first_row(index="abc")), 2,
+         "is not an advaudit journal", journal_path),
+    Case("resume journal row twice", resumed(
+        lambda entries: [*entries, next(e for e in entries if "row" in e)]), 2,
+         "is recorded twice", journal_path),
+    Case("resume journal adv_path ../", resumed(first_row(adv_path="../../../../etc/passwd")), 2,
+         "is not a PNG path an audit writes", journal_path),
+    Case("resume binary journal", resumed(lambda entries: b"\xff\xfe\x00\x80junk" * 50), 2,
+         "is not an advaudit journal", journal_path),
+    Case("resume journal line not an object", resumed(lambda entries: [*entries, [1, 2]]), 2,
+         "is not an advaudit journal", journal_path),
+    Case("audit --junit-xml onto results.json", audit(None, "--junit-xml", "RESULTS"), 2,
+         "is an input or artifact of this run", "--junit-xml"),
+    Case("audit --markdown onto results.jsonl", audit(None, "--markdown", "JOURNAL"), 2,
+         "is an input or artifact of this run", "--markdown"),
+    Case("audit --markdown into --images", audit(None, "--markdown", "PHOTOS/summary.md"), 2,
+         "is inside", "--markdown"),
+    Case("report --markdown onto results.jsonl", report(earlier_results, "--markdown",
+                                                        "JOURNAL"), 2,
+         "is an input or artifact of this run", "--markdown"),
+    Case("compare --html onto BASE", lambda c, out: [
+        "compare", "RESULTS", "RESULTS", "--html", "RESULTS"], 2,
+         "is an input or artifact of this run", "--html"),
+    Case("report -o /proc/x", report(earlier_results, "-o", "/proc/advaudit.html"), 2,
+         "files cannot be created in that folder", "-o /proc/advaudit.html"),
+    Case("report -o under a file", lambda c, out: [
+        "report", str(out / "results.json"), "-o", str(c.cache_file / "report.html")], 2,
+         "not a folder", lambda c, out: c.cache_file / "report.html"),
+    Case("compare --html /proc/x", lambda c, out: [
+        "compare", "RESULTS", "RESULTS", "--html", "/proc/advaudit.html"], 2,
+         "cannot be written", "--html /proc/advaudit.html"),
+    # issue 15, items 7-9: link loops, --overwrite, --out "", options an attack ignores
+    Case("symbolic link loops among photos", audit(None, "--labels", "cat,dog",
+                                                   images=lambda c: c.with_loops), 0,
+         check=check_loops_skipped),
+    Case("images folder is a link loop", audit(None, images=lambda c: c.loop_root), 2,
+         "is a symbolic link loop", model_path("loop_root")),
+    Case("overwrite keeps the user's files", user_file_in_pngs, 0, check=check_user_files_kept),
+    Case("out empty", lambda c, out: ["audit", str(c.tiny), "--images", str(c.photos), "--out",
+                                      "", *FAST], 2, "is empty", "'--out'"),
+    Case("queries with bim", audit(None, "--attack", "bim", "--queries", "30"), 2,
+         "has no effect with --attack bim", "--queries 30"),
+    Case("queries with auto", audit(None, "--queries", "30"), 2,
+         "has no effect with --attack auto", "--queries 30"),
+    Case("step with fgsm", audit(None, "--attack", "fgsm"), 2,
+         "has no effect with --attack fgsm", "--step"),
+    Case("eps with seed", audit(None, "--attack", "seed"), 2,
+         "--eps has no effect with --attack seed", "--eps"),
+    Case("sweep max-eps below eps", audit(None, "--sweep", "--max-eps", "2", "--eps", "6"), 2,
+         "is below --eps 6", "--max-eps 2"),
+    Case("demo lr inf", lambda c, out: ["demo", "regression", "--lr", "inf", "--no-gif",
+                                        "--out", str(out / "demo")], 2,
+         "is not a learning rate", "'--lr'"),
+    Case("demo lr nan", lambda c, out: ["demo", "regression", "--lr", "nan", "--no-gif",
+                                        "--out", str(out / "demo")], 2,
+         "is not a learning rate", "'--lr'"),
+    Case("hf empty revision", audit("hf://a/b@"), 2, "empty revision after @", "hf://a/b@"),
+    Case("corrupt kaggle.json", lambda c, out: ["victims", "fetch", "kaggle-catdog"], 2,
+         "is not valid JSON", lambda c, out: c.broken_kaggle_json / "kaggle.json",
+         env=kaggle_env),
+    Case("clean accuracy at chance", audit(lambda c: c.chance, "--labels", "cat,dog",
+                                           "--input-scale", "255", "--attack", "bim",
+                                           images=lambda c: c.twelve_photos), 0,
+         check=check_scale_warning),
 ]
 
 
-def resolve(text: str, out: Path) -> str:
-    return {"RESULTS": str(out / "results.json"), "CSV": str(out / "results.csv")}.get(text, text)
+def resolve(text: str, out: Path, corpus: Corpus) -> str:
+    if text.startswith("PHOTOS/"):
+        return str(corpus.photos / text.removeprefix("PHOTOS/"))
+    return {"RESULTS": str(out / "results.json"), "CSV": str(out / "results.csv"),
+            "JOURNAL": str(out / "results.jsonl")}.get(text, text)
 
 
 @pytest.fixture(scope="module")
@@ -351,8 +581,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def test_bad_input(case: Case, corpus: Corpus, tmp_path: Path):
     out = tmp_path / "audit"
     shutil.copytree(corpus.earlier, out)
-    before = snapshot(out)
-    argv = [resolve(a, out) for a in case.argv(corpus, out)]
+    argv = [resolve(a, out, corpus) for a in case.argv(corpus, out)]
+    before = snapshot(out)  # after the case's own edits: the run must leave out as it was
     env = case.env(corpus) if case.env else None
     r = CliRunner().invoke(main, argv, env=env)
     assert "Traceback" not in r.output and not isinstance(r.exception, AssertionError)
@@ -368,4 +598,6 @@ def test_bad_input(case: Case, corpus: Corpus, tmp_path: Path):
     assert str(named) in errors[0], r.output
     if case.keeps_earlier:
         assert snapshot(out) == before  # the earlier audit is intact
+    if case.check is not None:
+        case.check(corpus, out, r)  # what else must hold after the refusal
     assert not corpus.path("written-by-model.txt").exists()  # no model ran its file ops
