@@ -6,7 +6,9 @@ kept in one place: a photo is decoded once, resized to the model's input size an
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -58,6 +60,25 @@ def _is_document(path: Path) -> bool:
     )
 
 
+def is_link_loop(path: Path) -> bool:
+    """A symbolic link that leads back to itself (``a -> b -> a``): opening it fails with
+    ELOOP, and ``Path.resolve`` raises (RuntimeError before Python 3.13, OSError after)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
+def _resolved(path: Path) -> Path:
+    """Where ``path`` leads, for comparing locations; a link that cannot be followed (a loop)
+    is placed where it stands, in its resolved folder."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return _resolved(path.parent) / path.name
+
+
 def list_image_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
     """Every entry below root an audit accounts for, sorted: files (non-images too, so they
     can be reported as skipped), and hidden files, hidden folders (one entry each: a ``.git``
@@ -69,6 +90,9 @@ def list_image_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
     adversarial PNGs.
     """
     root = Path(root)
+    if is_link_loop(root):
+        raise ImageError(f"image folder {root} is a symbolic link loop: pass --images DIR "
+                         "with photos")
     if not root.exists():
         if root.is_symlink():
             raise ImageError(f"image folder {root} is a broken symbolic link: pass --images DIR "
@@ -76,13 +100,13 @@ def list_image_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
         raise ImageError(f"image folder {root} does not exist: pass --images DIR with photos")
     if root.is_file():
         return [root]
-    top = root.resolve()
-    skip = {Path(e).resolve() for e in exclude}
-    skip |= {f.parent.resolve() for name in ("results.json", "results.jsonl")
-             for f in root.rglob(name) if f.parent.resolve() != top}
+    top = _resolved(root)
+    skip = {_resolved(Path(e)) for e in exclude}
+    skip |= {_resolved(f.parent) for name in ("results.json", "results.jsonl")
+             for f in root.rglob(name) if _resolved(f.parent) != top}
 
     def left_out(p: Path) -> bool:
-        return bool(skip) and any(p.resolve().is_relative_to(d) for d in skip)
+        return bool(skip) and any(_resolved(p).is_relative_to(d) for d in skip)
 
     entries: set[Path] = set()
     for p in root.rglob("*"):
@@ -99,7 +123,10 @@ def list_image_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
 
 
 def not_read_because(path: Path) -> str | None:
-    """Why an entry of ``list_image_files`` is not read at all (hidden, broken link), or None."""
+    """Why an entry of ``list_image_files`` is not read at all (hidden, broken link, link
+    loop), or None."""
+    if is_link_loop(path):
+        return "symbolic link loop, not read"
     if path.is_symlink() and not path.exists():
         return "broken symbolic link, not read"
     if path.name.startswith("."):

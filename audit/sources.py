@@ -9,6 +9,7 @@ the same photo under the same index.
 from __future__ import annotations
 
 import hashlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,11 +70,17 @@ class FileListSource(PhotoSource):
     """Photos named one by one; labels from their folder names, or given."""
 
     def __init__(self, files: Sequence[Path], labels: Sequence[str] | None = None) -> None:
+        files = list(files)
+        bad = next((f for f in files if not isinstance(f, (str, os.PathLike))), None)
+        if bad is not None:
+            raise UsageError(f"images: the list holds a {type(bad).__name__}, not a file path: "
+                             "pass paths of photos, a folder, or one uint8 array (N, H, W, C)")
         self.files = [Path(f) for f in files]
         if not self.files:
             raise ImageError("the list of images is empty: pass at least one photo")
         if labels is not None and len(labels) != len(self.files):
-            raise UsageError(f"{len(labels)} labels for {len(self.files)} images")
+            raise UsageError(f"labels: {len(labels)} labels for {len(self.files)} image files: "
+                             "pass one label per file, in the same order")
         self.labels = list(labels) if labels is not None else None
         self.description = f"{len(self.files)} files"
         self.indices = list(range(len(self.files)))
@@ -94,15 +101,31 @@ class ArraySource(PhotoSource):
 
     def __init__(self, pixels: np.ndarray, labels: Sequence[str] | None = None,
                  name: str = "array") -> None:
-        pixels = np.asarray(pixels)
+        try:
+            pixels = np.asarray(pixels)
+        except ValueError:  # a ragged list of images
+            raise UsageError("images: the images have different shapes: pass one uint8 array "
+                             "(N, H, W, C) of equal-sized images") from None
+        shape = tuple(pixels.shape)
+        expected = ("pass uint8 images as an array of shape (N, H, W, C) with C = 1 or 3, "
+                    "or (N, H, W) for grayscale")
+        if pixels.ndim == 3 and shape[-1] in (1, 3, 4):
+            raise UsageError(f"images array of shape {shape} looks like one H x W x C image, "
+                             f"not a batch: {expected} (images[None] for one image)")
+        read_as = "N x H x W grayscale" if pixels.ndim == 3 else "N x H x W x C"
         if pixels.ndim == 3:
             pixels = pixels[..., None]
         if pixels.ndim != 4 or pixels.shape[-1] not in (1, 3):
-            raise UsageError(f"images array of shape {pixels.shape} is not (N, H, W, 1|3)")
+            raise UsageError(f"images array of shape {shape} is not a batch of images: "
+                             f"{expected}")
+        if not len(pixels) or not all(pixels.shape[1:3]):
+            raise UsageError(f"images array of shape {shape} holds no pixels: {expected}")
         if pixels.dtype != np.uint8:
             raise UsageError(f"images array has dtype {pixels.dtype}: pass uint8 pixels 0..255")
         if labels is not None and len(labels) != len(pixels):
-            raise UsageError(f"{len(labels)} labels for {len(pixels)} images")
+            raise UsageError(f"labels: {len(labels)} labels for the {len(pixels)} images of an "
+                             f"array of shape {shape} (read as {read_as}): pass one label "
+                             f"per image, or fix the array's shape ({expected})")
         self.pixels, self.labels, self.name = pixels, labels, name
         self.description = f"{name} {tuple(pixels.shape)}"
         self.indices = list(range(len(pixels)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -191,6 +192,10 @@ def observations(runs: list[RunResult], ref: Fit) -> list[str]:
         elif run.optimizer == "gradient":
             notes.append(f"{run.name}: within {rel:.1e} relative of the closed form after "
                          f"{run.steps} steps (standardising makes the loss round).")
+        elif not math.isfinite(run.mse) or run.mse > run.losses[0]:
+            notes.append(f"{run.name}: diverged (MSE {run.losses[0]:.0f} -> {run.mse:.3g}): "
+                         f"learning rate {run.lr:g} is too large for {run.optimizer}; give a "
+                         "smaller --lr.")
         else:
             notes.append(f"{run.name}: MSE {run.losses[0]:.0f} -> {run.mse:.2f}, parameters "
                          f"within {rel:.1e} relative of the closed form.")

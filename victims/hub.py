@@ -56,10 +56,13 @@ def is_hub_spec(spec: str | None) -> bool:
 def parse_hub_spec(spec: str) -> tuple[str, str | None]:
     """``hf://owner/repo[@revision]`` as (repo id, revision or None)."""
     body = spec[len(SCHEME):]
-    repo, _, revision = body.partition("@")
+    repo, at, revision = body.partition("@")
     if not _REPO_ID.fullmatch(repo) or ".." in repo:
         raise ModelError(f"{spec}: not a Hugging Face model id; write hf://owner/repo "
                          "(optionally @revision, a branch, tag or commit)")
+    if at and not revision.strip():
+        raise ModelError(f"{spec}: empty revision after @; give a branch, tag or commit "
+                         f"(hf://{repo}@main), or drop the @")
     if revision and (not _REVISION.fullmatch(revision) or ".." in revision):
         raise ModelError(f"{spec}: {revision!r} is not a revision; give a branch, tag or commit "
                          "after @")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -26,6 +28,48 @@ CREDENTIALS_HELP = (
 )
 
 
+def kaggle_json() -> Path:
+    """The legacy credentials file the kaggle package reads: $KAGGLE_CONFIG_DIR/kaggle.json,
+    else ~/.kaggle/kaggle.json, else $XDG_CONFIG_HOME/kaggle/kaggle.json (the package's order)."""
+    folder = os.environ.get("KAGGLE_CONFIG_DIR") or ""
+    if not folder:
+        folder = os.path.join(os.path.expanduser("~"), ".kaggle")
+        if sys.platform.startswith("linux") and not os.path.exists(folder):
+            folder = os.path.join(os.environ.get("XDG_CONFIG_HOME")
+                                  or os.path.join(os.path.expanduser("~"), ".config"), "kaggle")
+    return Path(folder) / "kaggle.json"
+
+
+def kaggle_json_problem(path: Path) -> str | None:
+    """Why a kaggle.json that exists cannot give credentials (the package ignores a broken one
+    silently and then reports no credentials at all), or None."""
+    if not path.exists():
+        return None
+    if not path.is_file():
+        return f"{path} is not a file"
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror or exc})"
+    except (ValueError, RecursionError):
+        return f"{path} is not valid JSON"
+    if not isinstance(data, dict):
+        return f"{path} is not a JSON object"
+    missing = [k for k in ("username", "key") if not isinstance(data.get(k), str)
+               or not data[k].strip()]
+    if missing:
+        return f"{path} lacks {' and '.join(repr(k) for k in missing)}"
+    return None
+
+
+def _credentials_error(fallback: str) -> VictimError:
+    problem = kaggle_json_problem(kaggle_json())
+    if problem:
+        return VictimError(f"{problem}: write it as {{\"username\": \"...\", \"key\": \"...\"}} "
+                           f"(from kaggle.com/settings), or {CREDENTIALS_HELP}")
+    return VictimError(fallback)
+
+
 def kaggle_api():
     """An authenticated KaggleApi, imported lazily (the import itself may try to authenticate)."""
     sink = io.StringIO()
@@ -36,10 +80,12 @@ def kaggle_api():
             api = KaggleApi()
             api.authenticate()
     except SystemExit:
-        raise VictimError(f"no Kaggle credentials found: {CREDENTIALS_HELP}") from None
+        raise _credentials_error(f"no Kaggle credentials found: {CREDENTIALS_HELP}"
+                                 ) from None
     except Exception as exc:
-        raise VictimError(f"Kaggle authentication failed ({type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())[:120]}): {CREDENTIALS_HELP}") from None
+        raise _credentials_error(f"Kaggle authentication failed ({type(exc).__name__}: "
+                                 f"{' '.join(str(exc).split())[:120]}): {CREDENTIALS_HELP}"
+                                 ) from None
     return api
 
 

@@ -13,6 +13,22 @@ import click
 from optim_demos import draw
 
 
+class LearningRate(click.ParamType):
+    """A finite learning rate > 0: inf or nan would only print a table of NaNs."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number: give a learning rate > 0 (0.1)", param, ctx)
+        if not math.isfinite(rate) or rate <= 0:
+            self.fail(f"{value!r} is not a learning rate: give a finite number > 0 (0.1)",
+                      param, ctx)
+        return rate
+
+
 @click.group()
 def demo() -> None:
     """Optimisation demos on the attack engine, checked against known answers."""
@@ -28,7 +44,7 @@ def _write_summary(out: Path, summary: dict) -> Path:
 @demo.command()
 @click.option("--optimizer", type=click.Choice(["all", "sgd", "rmsprop", "adam"]), default="all",
               show_default=True, help="keras.optimizers to run after the two plain-GD runs.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=LearningRate(), default=None,
               help="Learning rate of the Keras runs [default: sgd 0.1, rmsprop 0.2, adam 0.5].")
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="Steps of the Keras runs [default: 100]; the plain-GD runs take the seed's 25.")

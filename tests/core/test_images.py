@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 from support.hostile import gray16_png, huge_png, rotated_jpeg
 
-from audit.images import load_photos, read_pixels
+from audit.errors import ImageError
+from audit.images import Skipped, list_image_files, load_photos, read_photo, read_pixels
+from audit.sources import FolderSource
 
 
 def test_16_bit_grayscale_is_scaled_not_clipped_to_white(tmp_path):
@@ -66,3 +68,35 @@ def test_hidden_files_and_broken_links_are_listed_as_skipped(photo_folder):
         "cat/.hidden.png": "hidden file, not read",
         "cat/gone.png": "broken symbolic link, not read",
     }
+
+
+def test_symbolic_link_loops_are_skipped_with_a_reason(photo_folder, tmp_path):
+    cat = photo_folder / "cat"
+    (cat / "self.png").symlink_to(cat / "self.png")  # a -> a
+    (cat / "ping.png").symlink_to(cat / "pong.png")  # a -> b -> a
+    (cat / "pong.png").symlink_to(cat / "ping.png")
+    (photo_folder / "loop").symlink_to(photo_folder / "loop")  # no suffix, at the top
+    exclude = (photo_folder / "loop" / "adversarial",)  # an excluded folder behind a loop
+    files = list_image_files(photo_folder, exclude)
+    assert {f.name for f in files} >= {"self.png", "ping.png", "pong.png", "loop"}
+    photos, skipped = load_photos(photo_folder, (16, 16))
+    assert len(photos) == 12
+    assert {os.path.relpath(s.path, photo_folder): s.reason for s in skipped} == {
+        "cat/self.png": "symbolic link loop, not read",
+        "cat/ping.png": "symbolic link loop, not read",
+        "cat/pong.png": "symbolic link loop, not read",
+        "loop": "symbolic link loop, not read",
+    }
+    assert FolderSource(photo_folder).fingerprint()  # sizes of looping links: no crash
+    one = read_photo(cat / "self.png", photo_folder, (16, 16))
+    assert one == Skipped(str(cat / "self.png"), "symbolic link loop, not read")
+
+
+def test_a_symbolic_link_loop_as_the_image_folder_is_one_line(tmp_path):
+    root = tmp_path / "photos"
+    root.symlink_to(root)
+    with pytest.raises(ImageError, match="is a symbolic link loop") as err:
+        list_image_files(root)
+    assert str(root) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ImageError, match="symbolic link loop"):
+        list_image_files(root / "cat")  # a path through the loop

@@ -201,3 +201,10 @@ def test_real_client_offline_loads_a_cached_snapshot(monkeypatch, tmp_path, repo
     assert got.source["revision"] == COMMIT and got.path == str(repo / "snapshots" / COMMIT)
     x, y = tiny_data
     assert np.mean(got.classifier.predict(x).argmax(1) == y) > 0.9
+
+
+@pytest.mark.parametrize("spec", ["hf://a/b@", "hf://a/b@ "])
+def test_an_empty_revision_is_named_as_such(spec):
+    with pytest.raises(ModelError, match="empty revision after @") as err:
+        hub.parse_hub_spec(spec)
+    assert spec in str(err.value) and "cache" not in str(err.value)
