@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from .classifier import Classifier, select_output
 from .errors import ModelError, UsageError
 from .formats import FORMATS
 from .formatting import ci, counts, pct
-from .outdir import clear_earlier_audit, prepare_out_dir
+from .lock import hold_folder
+from .outdir import clear_earlier_audit, out_folder, prepare_out_dir
 from .results import ModelInfo
 from .results.journal import JOURNAL_NAME
 from .runner import AuditConfig, Log, Progress, run_audit
@@ -122,6 +124,10 @@ def _classifier(model, *, class_names, input_scale, weights, unsafe_load, output
         except ValueError as exc:
             raise ModelError(f"{model.name}: {exc}; pass one class name per output") from None
         return clf, ModelInfo(model.name, "<in memory>", _model_sha256(model))
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise UsageError(f"model: a {type(model).__module__}.{type(model).__qualname__} is not a "
+                         "model: pass a keras.Model, the path of a .keras/.h5 file or "
+                         "SavedModel folder, or a victim name (advaudit victims)")
     from victims.loading import load_victim
 
     victim = load_victim(None if model is None else str(model), weights,
@@ -131,23 +137,77 @@ def _classifier(model, *, class_names, input_scale, weights, unsafe_load, output
                                         source=victim.source)
 
 
+def _label_names(labels, class_names: list[str]) -> list[str] | None:
+    """``labels`` as the model's class names: each a class name (exact, or the one that matches
+    ignoring case), a class index, or None/"unknown" (attacked relative to its prediction)."""
+    if labels is None:
+        return None
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, (Sequence, np.ndarray)):
+        raise UsageError(f"labels must be a list with one class name or index per image, not "
+                         f"{type(labels).__name__} {str(labels)[:40]!r}")
+    choices = f"one of {', '.join(class_names)} (or an index 0..{len(class_names) - 1})"
+    folded = {}
+    for name in class_names:
+        folded.setdefault(name.lower(), []).append(name)
+    named = []
+    for i, v in enumerate(labels):
+        if v is None or (isinstance(v, str) and v == "unknown" and v not in class_names):
+            named.append("unknown")
+        elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+            if not 0 <= int(v) < len(class_names):
+                raise UsageError(f"labels: {int(v)} (image {i}) is not a class index: the model "
+                                 f"has {len(class_names)} classes, so use {choices}")
+            named.append(class_names[int(v)])
+        elif isinstance(v, str):
+            same = [v] if v in class_names else folded.get(v.lower(), [])
+            if len(same) != 1:
+                raise UsageError(f"labels: {v!r} (image {i}) is not a class of the model: use "
+                                 f"{choices}")
+            named.append(same[0])
+        else:
+            raise UsageError(f"labels: {v!r} (image {i}) is a {type(v).__name__}: use {choices}")
+    return named
+
+
 def _source(images, labels, class_names: list[str], exclude: Path) -> PhotoSource:
+    if images is None or isinstance(images, (str, os.PathLike)):
+        if labels is not None:
+            raise UsageError("labels are for an images array or a list of files: a folder's "
+                             "photos are labelled by their subfolders (cat/, dog/) or names "
+                             "(cat.1.jpg)")
     if images is None:
         from victims.registry import SAMPLES_DIR
 
         return FolderSource(SAMPLES_DIR)
     if isinstance(images, np.ndarray):
-        named = None
-        if labels is not None:
-            named = [class_names[int(v)] if isinstance(v, (int, np.integer)) else str(v)
-                     for v in labels]
-        return ArraySource(images, named)
-    if isinstance(images, (str, Path)):
+        return ArraySource(images, _label_names(labels, class_names))
+    if isinstance(images, (str, os.PathLike)):
         return FolderSource(Path(images), exclude=(exclude / "adversarial", exclude / "clean"))
     if isinstance(images, Sequence):
-        return FileListSource([Path(p) for p in images], labels)
+        return FileListSource(images, _label_names(labels, class_names))
     raise UsageError(f"images must be a folder, a list of files or a uint8 array, not "
                      f"{type(images).__name__}")
+
+
+SCALE_CHECK_MIN_LABELLED = 10  # fewer labelled photos cannot tell chance from a weak model
+
+
+def scale_warning(results: dict) -> str | None:
+    """One warning line when clean accuracy is no better than chance (+10 points) on enough
+    labelled photos: the usual sign of a wrong input scale (0..1 fed to a 0..255 model or the
+    reverse), which no later number would reveal."""
+    summary, manifest = results.get("summary") or {}, results.get("manifest") or {}
+    accuracy, labelled = summary.get("clean_accuracy"), summary.get("n_labelled") or 0
+    names = manifest.get("class_names") or []
+    if accuracy is None or labelled < SCALE_CHECK_MIN_LABELLED or len(names) < 2:
+        return None
+    if accuracy > 1 / len(names) + 0.10:
+        return None
+    scale = manifest.get("input_scale") or 1
+    other = "1" if scale == 255 else "255"
+    return (f"warning: clean accuracy {accuracy:.0%} on {labelled} labelled photos is near "
+            f"chance ({1 / len(names):.0%}); the input scale may be wrong (the model was fed "
+            f"0..{scale:g} pixels): try --input-scale {other}, or check --labels")
 
 
 @contextlib.contextmanager
@@ -204,11 +264,12 @@ def run(
     elif options:
         raise UsageError("pass either config or options, not both")
     config.budget()  # a bad budget fails before any model is loaded
-    out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="advaudit-"))
+    out_dir = out_folder(out) if out is not None else Path(tempfile.mkdtemp(prefix="advaudit-"))
     created = not out_dir.exists()
-    prepare_out_dir(out_dir, overwrite=overwrite, resume=resume, clear=False)
-    resume = resume and (out_dir / JOURNAL_NAME).is_file()
-    with _removed_if_left_empty(out_dir, created):
+    with _removed_if_left_empty(out_dir, created), contextlib.ExitStack() as held:
+        hold_folder(held, out_dir, command=command_line or "audit.run", log=log)
+        prepare_out_dir(out_dir, overwrite=overwrite, resume=resume, clear=False)
+        resume = resume and (out_dir / JOURNAL_NAME).is_file()
         with engine.devices.scope(config.devices):  # weights on every device of --devices
             clf, info = _classifier(model, class_names=class_names, input_scale=input_scale,
                                     weights=weights, unsafe_load=unsafe_load, output=output,
@@ -232,12 +293,18 @@ def run(
         results = run_audit(clf, source, config, out_dir, model=info,
                             command_line=command_line or f"audit.run({info.name!r})",
                             resume=resume, progress=progress, log=log)
-    audit = AuditResults(results, out_dir)
-    if report:
-        try:
-            audit.report_path = audit.to_html(max_cards=max_cards)
-        except Exception as exc:  # results.json is already safe on disk
-            if log:
-                log(f"report.html not written ({type(exc).__name__}: {exc}); results are in "
-                    f"{out_dir / 'results.json'}; retry with 'advaudit report'")
+        if log and scale_warning(results):
+            log(scale_warning(results))
+        audit = AuditResults(results, out_dir)
+        if report:  # still holding the folder: the report is one of its artifacts
+            _write_report(audit, max_cards, log)
     return audit
+
+
+def _write_report(audit: AuditResults, max_cards: int, log: Log | None) -> None:
+    try:
+        audit.report_path = audit.to_html(max_cards=max_cards)
+    except Exception as exc:  # results.json is already safe on disk
+        if log:
+            log(f"report.html not written ({type(exc).__name__}: {exc}); results are in "
+                f"{audit.out_dir / 'results.json'}; retry with 'advaudit report'")

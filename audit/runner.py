@@ -21,14 +21,15 @@ import numpy as np
 
 from . import results as contract
 from . import verdict as verdicts
-from .attacks import ATTACKS, Attack, Budget, Goal, RunSettings
+from .attacks import ATTACKS, Attack, AttackResult, Budget, Goal, RunSettings
 from .attacks.auto import stages_of, yardstick
 from .attacks.base import DEFAULT_QUERIES, grid_radius
 from .classifier import Classifier
-from .errors import ImageError, Interrupted, UsageError
+from .errors import ImageError, Interrupted, ResultsError, UsageError
 from .formats import FORMATS
 from .images import Photo, Skipped, load_png, save_png
 from .metrics import DeltaHistogram, image_quality, perturbation_norms
+from .paths import inside
 from .results.journal import JOURNAL_NAME, Journal, Recorded
 from .sources import PhotoSource
 from .sweep import minimal_epsilon
@@ -74,7 +75,24 @@ class AuditConfig:
         if grid_radius(budget) < 1:  # an audit that cannot change a pixel would report "held"
             raise UsageError(f"--eps {self.eps:g} is under one count: no pixel on the 0..255 "
                              "grid can change, so nothing could flip; give at least 1 (1/255)")
+        if self.sweep:
+            self._check_sweep(budget)
         return budget
+
+    def _check_sweep(self, budget: Budget) -> None:
+        """The sweep searches each image's minimal L-inf budget downward from the audit's own,
+        up to --max-eps: a bound below the audit's budget would drop the flips between them."""
+        if not math.isfinite(budget.eps):
+            raise UsageError(f"--sweep needs a bounded attack: --attack {self.attack} has no "
+                             "eps ball; choose another --attack")
+        if isinstance(self.max_eps, bool) or not isinstance(self.max_eps, (int, np.integer)) \
+                or not 1 <= self.max_eps <= 127:
+            raise UsageError(f"--max-eps {self.max_eps} is not a sweep bound: give a whole "
+                             "count from 1 to 127")
+        if budget.norm == "linf" and self.max_eps < budget.eps:
+            raise UsageError(f"--max-eps {self.max_eps} is below --eps {budget.eps:g}: the "
+                             "sweep searches downward from the audit's budget, so give "
+                             f"--max-eps {math.ceil(budget.eps)} or more (or a smaller --eps)")
 
     def target_index(self, class_names: list[str]) -> int:
         if self.target is None:
@@ -131,13 +149,33 @@ class _Context:
     histogram: DeltaHistogram
 
 
-def _audit_chunk(ctx: _Context, photos: list[tuple[int, Photo]], tick) -> tuple[list[dict],
-                                                                                dict]:
-    """Attack, re-check and measure one chunk of photos; rows in index order, and the cost."""
-    clf, names = ctx.classifier, ctx.classifier.class_names
+@dataclass
+class _Chunk:
+    """One chunk's photos after the clean pass: what is attacked and toward what."""
+
+    photos: list[tuple[int, Photo]]
+    x0: np.ndarray
+    clean_probs: np.ndarray
+    clean_pred: np.ndarray
+    true_index: np.ndarray
+    reference: np.ndarray
+    idx: np.ndarray  # positions of the attacked photos in the chunk
+    goal: Goal
+
+    def base_row(self, j: int, names: list[str]) -> dict:
+        i, photo = self.photos[j]
+        return contract.clean_row(index=i, path=str(photo.path), true_label=photo.label,
+                                  reference_label=names[int(self.reference[j])],
+                                  clean_pred=names[int(self.clean_pred[j])],
+                                  clean_probs=self.clean_probs[j])
+
+
+def _clean_pass(ctx: _Context, photos: list[tuple[int, Photo]]) -> _Chunk:
+    """Classify the chunk; the photos it gets right (or has no label for) are attacked."""
+    names = ctx.classifier.class_names
     index = np.array([i for i, _ in photos], np.int64)
     x0 = np.stack([p.pixels for _, p in photos]).astype(np.float32)
-    clean_probs = clf.predict(x0, ctx.config.batch_size)
+    clean_probs = ctx.classifier.predict(x0, ctx.config.batch_size)
     clean_pred = clean_probs.argmax(axis=1)
     true_index = np.array([names.index(p.label) if p.label in names else -1 for _, p in photos])
     reference = np.where(true_index >= 0, true_index, clean_pred).astype(np.int32)
@@ -145,70 +183,120 @@ def _audit_chunk(ctx: _Context, photos: list[tuple[int, Photo]], tick) -> tuple[
     if ctx.target_index >= 0:
         to_attack &= reference != ctx.target_index
     idx = np.flatnonzero(to_attack)
-    goal = Goal.of(reference[idx], ctx.target_index, ids=index[idx])
+    return _Chunk(photos, x0, clean_probs, clean_pred, true_index, reference, idx,
+                  Goal.of(reference[idx], ctx.target_index, ids=index[idx]))
 
+
+class _Settle:
+    """Turns attacked photos whose outcome is final into rows, a group at a time, as the attack
+    reports them: PNGs written, re-read from disk and classified again (the deliverable check),
+    measured, then handed to ``record`` (the journal), so a kill loses only photos in flight."""
+
+    def __init__(self, ctx: _Context, chunk: _Chunk, record: Callable[[dict], None],
+                 flush: Callable[[], None]) -> None:
+        self.ctx, self.chunk, self.record, self.flush = ctx, chunk, record, flush
+        self.done = np.zeros(chunk.idx.size, bool)
+
+    def __call__(self, ks: np.ndarray, result: AttackResult,
+                 min_eps: np.ndarray | None = None) -> None:
+        ctx, chunk = self.ctx, self.chunk
+        clf, names = ctx.classifier, ctx.classifier.class_names
+        positions = chunk.idx[ks]
+        x0 = chunk.x0[positions]
+        files = [png_name(*chunk.photos[j]) for j in positions]
+        for k, j in enumerate(positions):
+            save_png(result.x[k].astype(np.uint8), ctx.out_dir / "adversarial" / files[k])
+            save_png(chunk.x0[j].astype(np.uint8), ctx.out_dir / "clean" / files[k])
+        reloaded = np.stack([load_png(ctx.out_dir / "adversarial" / f, x0.shape[-1])
+                             for f in files])
+        delivered_probs = clf.predict(reloaded.astype(np.float32), ctx.config.batch_size)
+        goal = chunk.goal.take(ks)
+        flipped = goal.met(result.probs.argmax(axis=1))
+        delivered = goal.met(delivered_probs.argmax(axis=1))
+        norms = perturbation_norms(x0, result.x)
+        quality = image_quality(x0, result.x, ctx.config.batch_size)
+        ctx.histogram.add(x0, result.x)
+        for k, j in enumerate(positions):
+            self.record(contract.attacked_row(
+                chunk.base_row(int(j), names), class_names=names,
+                reference=int(chunk.reference[j]), adv_probs=result.probs[k],
+                delivered_probs=delivered_probs[k], flipped=flipped[k],
+                delivered=delivered[k], steps=int(result.steps[k]), l0=norms["l0"][k],
+                l2=norms["l2"][k], linf=norms["linf"][k], psnr=quality["psnr"][k],
+                ssim=quality["ssim"][k],
+                min_eps=int(min_eps[k]) if min_eps is not None and min_eps[k] > 0 else None,
+                gradient_useless=bool(result.grad_useless[k]), file_name=files[k],
+                grad_evals=int(result.grad_evals[k]), queries=int(result.queries[k]),
+                found_by=result.found_by[k] if flipped[k] else None))
+        self.flush()  # one fsync a group: the journal holds them before the attack goes on
+        self.done[ks] = True
+
+    def rest(self, result: AttackResult, min_eps: np.ndarray | None = None) -> None:
+        """Every attacked photo the attack did not report as it went."""
+        ks = np.flatnonzero(~self.done)
+        if ks.size:
+            self(ks, result.take(ks), None if min_eps is None else min_eps[ks])
+
+
+def _audit_chunk(ctx: _Context, photos: list[tuple[int, Photo]], tick, journal: Journal,
+                 rows: dict[int, dict]) -> dict:
+    """Attack, re-check and measure one chunk of photos; each row goes into ``rows`` and the
+    journal as soon as it is final. Returns the chunk's cost."""
+
+    def record(row: dict) -> None:
+        rows[row["index"]] = row
+        journal.row(row)
+
+    names = ctx.classifier.class_names
+    chunk = _clean_pass(ctx, photos)
+    attacked = set(chunk.idx.tolist())
+    for j in range(len(photos)):
+        if j not in attacked:
+            misclassified = chunk.true_index[j] >= 0 and \
+                chunk.clean_pred[j] != chunk.true_index[j]
+            record(contract.not_attacked_row(
+                chunk.base_row(j, names),
+                "already misclassified" if misclassified else "already the target class"))
+    journal.flush()
+    settle = _Settle(ctx, chunk, record, journal.flush)
+    sweep = ctx.config.sweep and chunk.idx.size > 0  # rows wait for their minimal budget
     started = time.perf_counter()
-    result = ctx.attack.run(clf, x0[idx], goal, ctx.budget,
-                            replace(ctx.settings, on_progress=tick))
+    x_attacked = chunk.x0[chunk.idx]
+    result = ctx.attack.run(ctx.classifier, x_attacked, chunk.goal, ctx.budget,
+                            replace(ctx.settings, on_progress=tick,
+                                    on_settled=None if sweep else settle))
     attack_seconds = time.perf_counter() - started
-
-    # Deliverable check: write, re-read from disk, classify again.
-    files = [png_name(int(index[k]), photos[k][1]) for k in idx]
-    for k, i in enumerate(idx):
-        save_png(result.x[k].astype(np.uint8), ctx.out_dir / "adversarial" / files[k])
-        save_png(x0[i].astype(np.uint8), ctx.out_dir / "clean" / files[k])
-    reloaded = np.stack([load_png(ctx.out_dir / "adversarial" / f, x0.shape[-1])
-                         for f in files]) if idx.size else np.zeros((0, *x0.shape[1:]), np.uint8)
-    delivered_probs = clf.predict(reloaded.astype(np.float32), ctx.config.batch_size)
-
-    min_eps = np.zeros(idx.size, np.int64)
-    sweep_grads = sweep_queries = 0
-    if ctx.config.sweep and idx.size:
+    min_eps, sweep_grads, sweep_queries = None, 0, 0
+    if sweep:
         min_eps, sweep_grads, sweep_queries, _ = minimal_epsilon(
-            clf, x0[idx], goal, attack=ctx.attack, budget=ctx.budget,
+            ctx.classifier, x_attacked, chunk.goal, attack=ctx.attack, budget=ctx.budget,
             max_eps=ctx.config.max_eps, settings=ctx.settings, found=result)
-
-    flipped = goal.met(result.probs.argmax(axis=1))
-    delivered = goal.met(delivered_probs.argmax(axis=1))
-    norms = perturbation_norms(x0[idx], result.x)
-    quality = image_quality(x0[idx], result.x, ctx.config.batch_size)
-    ctx.histogram.add(x0[idx], result.x)
-    position = {int(i): k for k, i in enumerate(idx)}
-    rows = []
-    for j, (i, photo) in enumerate(photos):
-        ref = int(reference[j])
-        base = contract.clean_row(index=i, path=str(photo.path), true_label=photo.label,
-                                  reference_label=names[ref],
-                                  clean_pred=names[int(clean_pred[j])],
-                                  clean_probs=clean_probs[j])
-        k = position.get(j)
-        if k is None:
-            misclassified = true_index[j] >= 0 and clean_pred[j] != true_index[j]
-            rows.append(contract.not_attacked_row(
-                base, "already misclassified" if misclassified else "already the target class"))
-            continue
-        rows.append(contract.attacked_row(
-            base, class_names=names, reference=ref, adv_probs=result.probs[k],
-            delivered_probs=delivered_probs[k], flipped=flipped[k], delivered=delivered[k],
-            steps=int(result.steps[k]), l0=norms["l0"][k], l2=norms["l2"][k],
-            linf=norms["linf"][k], psnr=quality["psnr"][k], ssim=quality["ssim"][k],
-            min_eps=int(min_eps[k]) if ctx.config.sweep and min_eps[k] > 0 else None,
-            gradient_useless=bool(result.grad_useless[k]), file_name=files[k],
-            grad_evals=int(result.grad_evals[k]), queries=int(result.queries[k]),
-            found_by=result.found_by[k] if flipped[k] else None))
-    cost = {"photos": len(photos), "attack_seconds": round(attack_seconds, 3),
+    settle.rest(result, min_eps)
+    return {"photos": len(photos), "attack_seconds": round(attack_seconds, 3),
             "evaluations": result.total_grad_evals + result.total_queries,
             "sweep_grad_evals": int(sweep_grads), "sweep_queries": int(sweep_queries)}
-    return rows, cost
 
 
 def _rebuild_histogram(ctx: _Context, rows: dict[int, dict]) -> None:
-    """Delta counts of photos a resumed audit did not attack itself, from their PNG pairs."""
+    """Delta counts of photos a resumed audit did not attack itself, from their PNG pairs.
+
+    The journal gave the paths (checked there); each pair must still be readable PNGs of the
+    model's input shape, or the resume is refused in one line."""
     channels = ctx.histogram.counts.shape[0]
+    shape = (*ctx.classifier.input_size, channels)
     for row in rows.values():
         if row.get("attacked"):
-            clean = load_png(ctx.out_dir / row["clean_path"], channels)
-            adv = load_png(ctx.out_dir / row["adv_path"], channels)
+            where = f"--resume: {ctx.out_dir / JOURNAL_NAME}: row {row['index']}"
+            try:
+                clean = load_png(inside(ctx.out_dir, row["clean_path"], what=where), channels)
+                adv = load_png(inside(ctx.out_dir, row["adv_path"], what=where), channels)
+            except (OSError, ValueError) as exc:
+                why = " ".join(str(exc).split())[:120]
+                raise ResultsError(f"{where}: its PNGs cannot be read ({why}); pass --overwrite "
+                                   "to start again") from None
+            if clean.shape != shape or adv.shape != shape:
+                raise ResultsError(f"{where}: its PNGs are not {shape[1]}x{shape[0]} images of "
+                                   "this audit; pass --overwrite to start again")
             ctx.histogram.add(clean[None], adv[None])
 
 
@@ -219,7 +307,8 @@ def _trust(ctx: _Context, rows: list[dict]) -> dict | None:
     pick = trust_sample(list(attacked), ctx.config.seed)
     names = ctx.classifier.class_names
     channels = ctx.histogram.counts.shape[0]
-    x = np.stack([load_png(ctx.out_dir / attacked[i]["clean_path"], channels)
+    x = np.stack([load_png(inside(ctx.out_dir, attacked[i]["clean_path"],
+                                  what=f"{ctx.out_dir / JOURNAL_NAME}: row {i}"), channels)
                   for i in pick]).astype(np.float32)
     goal = Goal.of([names.index(attacked[i]["reference_label"]) for i in pick],
                    ctx.target_index, ids=np.array(pick))
@@ -335,7 +424,8 @@ def run_audit(
         if source.indices else [],
     }
     journal = Journal(out_dir / JOURNAL_NAME)
-    done: Recorded = journal.resume(fingerprint) if resume else journal.start(fingerprint)
+    done: Recorded = journal.resume(fingerprint, indices=source.indices) if resume \
+        else journal.start(fingerprint)
     rows, skipped, costs = done.rows, done.skipped, done.costs
     if rows:
         _rebuild_histogram(ctx, rows)
@@ -355,17 +445,14 @@ def run_audit(
                 else:
                     photos.append((i, got))
                     skips.release()
-            new_rows: list[dict] = []
+            attacked_before = sum(1 for r in rows.values() if r["attacked"])
             if photos:
-                new_rows, cost = _audit_chunk(ctx, photos, tick)
-                for row in new_rows:
-                    rows[row["index"]] = row
-                    journal.row(row)
+                cost = _audit_chunk(ctx, photos, tick, journal, rows)
                 costs.append(cost)
                 journal.cost(cost)
             if tick:  # the attack ticked its own photos; count the rest of the chunk here
-                tick(0, len(todo[lo:lo + config.chunk_size]) - sum(r["attacked"]
-                                                                   for r in new_rows))
+                attacked = sum(1 for r in rows.values() if r["attacked"]) - attacked_before
+                tick(0, len(todo[lo:lo + config.chunk_size]) - attacked)
             journal.flush()
     except KeyboardInterrupt:
         journal.close()

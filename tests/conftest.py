@@ -14,6 +14,16 @@ import pytest  # noqa: E402
 from support.models import ramp_images, train_tiny, write_photo_folder  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _own_working_directory(tmp_path_factory, monkeypatch) -> Path:
+    """Every test runs in an empty folder of its own: no test reads what an earlier command
+    (a user's `advaudit audit` in the checkout, say) left in the working directory, and none
+    leaves anything there."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> keras.Model:
     return train_tiny()

@@ -1,4 +1,5 @@
-"""The README's two set-up commands are the ones CI and users actually run."""
+"""The README's two set-up commands are the ones CI and users actually run, and its Python
+example runs as written."""
 
 import re
 from pathlib import Path
@@ -26,3 +27,18 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_no_unfilled_placeholders_in_readme():
     text = (ROOT / "README.md").read_text()
     assert not re.search(r"\b[A-Z_]{4,}_(TRAINING|RESULTS|NOTES|HERE|COST|RATIO)\b", text)
+
+
+def test_the_python_example_runs_as_written(_own_working_directory, capsys):
+    """Executed as a user would paste it, in an empty folder (the autouse fixture's)."""
+    text = (ROOT / "README.md").read_text()
+    (code,) = re.findall(r"## Python API.*?```python\n(.+?)\n```", text, flags=re.S)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    cwd = _own_working_directory
+    for name in ("report.html", "results.json", "j.xml", "my-audit/results.json",
+                 "my-audit/report.html"):
+        assert (cwd / name).is_file(), name
+    assert namespace["result"].summary["n_attacked"] > 0
+    assert namespace["again"].summary["n_images"] == 8
+    assert "AuditResults" in capsys.readouterr().out

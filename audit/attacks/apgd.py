@@ -246,7 +246,11 @@ class APGD(Attack):
                 batch_size=settings.batch_size, early_stop=settings.early_stop,
                 on_iterate=settings.on_iterate,
                 devices=settings.devices,
-                on_progress=settings.on_progress if last else _evaluations_only(settings))
+                on_progress=settings.on_progress if last else _evaluations_only(settings),
+                on_finished=rounds.reporter(
+                    idx, settings.on_settled, name=self.name, final=last,
+                    grads_per_step=program.grads_per_step,
+                    queries_per_step=program.queries_per_step, comparable=restart > 0))
             rounds.add(idx, pool, grads_per_step=program.grads_per_step,
                        queries_per_step=program.queries_per_step, comparable=restart > 0)
             if not last and settings.on_progress is not None:

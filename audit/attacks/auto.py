@@ -90,7 +90,10 @@ class Auto(Attack):
         tick = settings.on_progress
         quiet = replace(settings, on_progress=(lambda e, f: tick(e, 0)) if tick else None)
         seen = np.zeros(n, bool)
-        for stage, attack, loss in self.stage_attacks(budget.norm):
+        plan = self.stage_attacks(budget.norm)
+        settled = settings.on_settled
+        reported = np.zeros(n, bool)
+        for number, (stage, attack, loss) in enumerate(plan, 1):
             idx = np.flatnonzero(~out.success)
             if square_only_where_masked and not attack.uses_gradient:
                 idx = idx[out.grad_useless[idx]]
@@ -100,6 +103,10 @@ class Auto(Attack):
             if idx.size == 0:
                 continue
             run_settings = replace(quiet, loss=loss) if loss else quiet
+            if settled is not None:
+                run_settings = replace(run_settings, on_settled=_passed_on(
+                    settled, idx, out, seen, reported, stage=stage, attack=attack,
+                    final=number == len(plan)))
             start = None if x_start is None or seen.any() else np.asarray(x_start)[idx]
             # each stage its own budget: APGD's iterations, Square's queries (its steps)
             stage_budget = attack.budget(budget.eps, 1.0, ITERATIONS, budget.norm,
@@ -122,7 +129,32 @@ class Auto(Attack):
                 tick(0, int(r.success.sum()))
         if tick:
             tick(0, int((~out.success).sum()))
+        if settled is not None and not reported.all():
+            rest = np.flatnonzero(~reported)  # skipped the stages after their last one
+            settled(rest, out.take(rest))
         return out
+
+
+def _passed_on(settled, idx: np.ndarray, out: AttackResult, seen: np.ndarray,
+               reported: np.ndarray, *, stage: str, attack: Attack, final: bool):
+    """A stage's ``on_settled`` as the cascade's: a flip is final at once, a survivor only in
+    the last stage; costs add those of the stages the image went through before."""
+
+    def report(rows: np.ndarray, r: AttackResult) -> None:
+        keep = r.success | final
+        rows, i = rows[keep], idx[rows[keep]]
+        if i.size == 0:
+            return
+        reported[i] = True
+        first = ~seen[i] & attack.uses_gradient
+        settled(i, AttackResult(
+            x=r.x[keep], success=r.success[keep], probs=r.probs[keep],
+            steps=out.steps[i] + r.steps[keep], grad_evals=out.grad_evals[i] + r.grad_evals[keep],
+            queries=out.queries[i] + r.queries[keep],
+            grad_useless=np.where(first, r.grad_useless[keep], out.grad_useless[i]),
+            found_by=[stage if s else None for s in r.success[keep]]))
+
+    return report
 
 
 def autoattack_cost(found_by: list[str | None], queries: np.ndarray, n_classes: int) -> np.ndarray:

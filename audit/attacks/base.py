@@ -99,6 +99,11 @@ class RunSettings:
     on_progress: Callable[[int, int], None] | None = None
     # Sees every evaluated iterate of a gradient attack; costs a host copy per step.
     on_iterate: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
+    # ``on_settled(rows, result)``: rows of x0 whose outcome is final, with their part of the
+    # result, as soon as the attack knows it (a row at most once; rows an attack never reports
+    # here are final when ``run`` returns). The runner saves each photo as it settles, so a kill
+    # loses only the photos still being attacked.
+    on_settled: Callable[[np.ndarray, AttackResult], None] | None = None
 
 
 DEFAULT_RUN = RunSettings()
@@ -118,6 +123,12 @@ class AttackResult:
     grad_useless: np.ndarray  # first gradient all zero or not finite (False without gradients)
     found_by: list[str | None] = field(default_factory=list)
     device_rows: int = 0  # batch rows the device computed, idle slots included (0: not counted)
+
+    def take(self, rows: np.ndarray) -> AttackResult:
+        """The result of some rows only."""
+        return AttackResult(self.x[rows], self.success[rows], self.probs[rows],
+                            self.steps[rows], self.grad_evals[rows], self.queries[rows],
+                            self.grad_useless[rows], [self.found_by[int(i)] for i in rows])
 
     @property
     def total_grad_evals(self) -> int:

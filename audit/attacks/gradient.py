@@ -98,18 +98,28 @@ class GradientAttack(Attack):
         program = self.descent(classifier, budget, self.effective_loss(settings),
                                settings.jit_compile)
         n = len(x0)
+        n_classes = len(classifier.class_names)
+        settled = settings.on_settled
         pool = engine.run_pool(
             program, x_start, {"x0": x0, "radius": np.full(n, grid_radius(budget), np.float32),
                                **goal.consts()},
             max_steps=budget.steps, batch_size=settings.batch_size,
             early_stop=settings.early_stop and self.early_stop,
             on_iterate=settings.on_iterate, on_progress=settings.on_progress,
+            on_finished=None if settled is None else
+            lambda jobs, rows: settled(jobs, self._result(rows, program, n_classes)),
             devices=settings.devices)
-        probs = pool.extras.get("probs", np.zeros((n, len(classifier.class_names)), np.float32))
+        result = self._result(pool, program, n_classes)
+        result.device_rows = pool.slot_steps
+        return result
+
+    def _result(self, pool: engine.PoolResult, program: engine.Descent,
+                n_classes: int) -> AttackResult:
+        n = len(pool.success)
+        probs = pool.extras.get("probs", np.zeros((n, n_classes), np.float32))
         evals = (pool.steps + 1) * program.grads_per_step
         return AttackResult(
             x=pool.x, success=pool.success, probs=probs, steps=pool.steps,
             grad_evals=evals.astype(np.int64), queries=np.zeros(n, np.int64),
             grad_useless=pool.state["grad_useless"],
-            found_by=[self.name if s else None for s in pool.success],
-            device_rows=pool.slot_steps)
+            found_by=[self.name if s else None for s in pool.success])

@@ -108,6 +108,41 @@ class Rounds:
         self.grad_evals[idx] += evaluations * grads_per_step
         self.queries[idx] += evaluations * queries_per_step
 
+    def reporter(self, idx: np.ndarray, on_settled, *, name: str, final: bool,
+                 grads_per_step: int, queries_per_step: int, comparable: bool):
+        """A pool's ``on_finished`` that passes on the images of ``idx`` whose outcome is final
+        once this run's job ends: every one in the last run (``final``), else those it flipped.
+        What they report is exactly what ``add`` and ``result`` will make of them."""
+        if on_settled is None:
+            return None
+
+        def report(jobs: np.ndarray, part: PoolResult) -> None:
+            x, probs, success, loss = settle(part)
+            keep = success | final
+            rows = idx[jobs[keep]]
+            if rows.size == 0:
+                return
+            first = ~self.seen[rows]
+            replace = success[keep] | first | (comparable & (loss[keep] < self.loss[rows]))
+
+            def pick(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+                return np.where(replace.reshape(-1, *[1] * (new.ndim - 1)), new, old)
+
+            won = pick(success[keep], self.success[rows])
+            useless = self.grad_useless[rows]
+            if "grad_useless" in part.state:
+                useless = np.where(first, part.state["grad_useless"][keep], useless)
+            evaluations = part.steps[keep] + 1
+            on_settled(rows, AttackResult(
+                x=pick(x[keep], self.x[rows]), success=won,
+                probs=pick(probs[keep], self.probs[rows]),
+                steps=self.steps[rows] + part.steps[keep],
+                grad_evals=self.grad_evals[rows] + evaluations * grads_per_step,
+                queries=self.queries[rows] + evaluations * queries_per_step,
+                grad_useless=useless, found_by=[name if s else None for s in won]))
+
+        return report
+
     def result(self, name: str) -> AttackResult:
         return AttackResult(
             x=self.x, success=self.success, probs=self.probs, steps=self.steps,

@@ -147,6 +147,9 @@ class Square(Attack):
             max_steps=budget.steps - 1 if radius > 0 else 0, batch_size=settings.batch_size,
             early_stop=settings.early_stop, on_iterate=settings.on_iterate,
             devices=settings.devices,
-            on_progress=settings.on_progress)
+            on_progress=settings.on_progress,
+            on_finished=rounds.reporter(np.arange(n), settings.on_settled, name=self.name,
+                                        final=True, grads_per_step=0, queries_per_step=1,
+                                        comparable=False))
         rounds.add(np.arange(n), pool, grads_per_step=0, queries_per_step=1, comparable=False)
         return rounds.result(self.name)

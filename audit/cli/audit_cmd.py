@@ -17,8 +17,11 @@ from .options import (
     DEVICES,
     DEVICES_HELP,
     LABELS,
+    FolderPath,
+    check_ci_outputs,
     ci_output_options,
     progress_factory,
+    run_artifacts,
     write_ci_outputs,
 )
 
@@ -46,6 +49,40 @@ def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
     return int(match[1]) - 1, int(match[2])
 
 
+def _given(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source not in (click.core.ParameterSource.DEFAULT,
+                                                 click.core.ParameterSource.DEFAULT_MAP)
+
+
+def refuse_ignored_options(ctx: click.Context, attack: str) -> None:
+    """An option the chosen attack ignores is refused, not silently dropped: --queries with an
+    attack that takes no query budget, and --eps/--step/--steps that the attack dictates (its
+    ``fixed`` budget) when the attack was chosen with --attack."""
+    from ..errors import UsageError
+
+    impl = ATTACKS[attack]
+    takes_queries = "queries" not in impl.fixed and "queries" in impl.fixed.values()
+    if _given(ctx, "queries") and not takes_queries:
+        takers = ", ".join(n for n, a in ATTACKS.items()
+                           if "queries" not in a.fixed and "queries" in a.fixed.values())
+        raise UsageError(f"--queries {ctx.params['queries']} has no effect with --attack "
+                         f"{attack}: only {takers} takes a query budget"
+                         + (" (auto's is fixed)" if attack != "auto" else " (auto's is fixed: "
+                            "it is parameter-free)") + "; drop --queries")
+    if not _given(ctx, "attack"):
+        return  # the default cascade with --steps/--step: kept as it always was
+    for key in ("eps", "step", "steps"):
+        if _given(ctx, key) and key in impl.fixed:
+            rule = impl.fixed[key]
+            how = (f"it sets {key} from --{rule}" if isinstance(rule, str)
+                   else "it has no eps bound" if rule == float("inf")
+                   else f"it always uses {key} {rule:g}")
+            raise UsageError(f"--{key} has no effect with --attack {attack} ({how}): drop "
+                             f"--{key}" + (" and give --queries" if attack == "square"
+                                          and key == "steps" else ""))
+
+
 @click.command()
 @click.argument("model", required=False)
 @click.option("--images", type=click.Path(path_type=Path),
@@ -69,7 +106,7 @@ def parse_shard(ctx, param, value: str | None) -> tuple[int, int] | None:
 @click.option("--max-eps", type=click.IntRange(1, 127), default=8, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("advaudit-report"),
+@click.option("--out", type=FolderPath(path_type=Path), default=Path("advaudit-report"),
               show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an earlier audit in --out.")
 @click.option("--resume", is_flag=True,
@@ -122,6 +159,9 @@ def audit(model, images, attack, eps, step, steps, queries, norm, loss, target, 
     from ..runner import AuditConfig
     from ..verdict import gate
 
+    protected = run_artifacts(out, images, model, weights)  # no output lands on these
+    check_ci_outputs(junit_xml=junit_xml, markdown=markdown, protected=protected)
+    refuse_ignored_options(click.get_current_context(), attack)
     config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, queries=queries,
                          norm=norm, loss=loss,
                          target=target, sweep=sweep, max_eps=max_eps, batch_size=batch_size,
@@ -145,7 +185,7 @@ def audit(model, images, attack, eps, step, steps, queries, norm, loss, target, 
                       report_path=result.report_path))
     write_ci_outputs(result.data, out_dir=out, fail_above=fail_above,
                      fail_on_inconclusive=fail_on_inconclusive, junit_xml=junit_xml,
-                     markdown=markdown)
+                     markdown=markdown, protected=protected)
     failure = gate(result.summary, fail_above, fail_on_inconclusive)
     if failure:
         click.echo(f"FAIL: {failure}", err=True)

@@ -97,6 +97,7 @@ def run_pool(
     early_stop: bool = True,
     on_iterate: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    on_finished: Callable[[np.ndarray, PoolResult], None] | None = None,
     devices: device_sets.DeviceSpec = None,
     block_steps: int = BLOCK_STEPS,
     refill_at: int | None = None,
@@ -105,7 +106,9 @@ def run_pool(
 
     ``on_iterate(job_ids, steps_taken, x)`` sees every evaluated iterate before it is stepped
     (it forces one step per host visit and costs a host copy per step; only the sweep uses it);
-    ``on_progress(evaluated_rows, jobs_finished)`` is called after every host visit.
+    ``on_progress(evaluated_rows, jobs_finished)`` is called after every host visit, and
+    ``on_finished(jobs, rows)`` with the jobs that finished in it and a ``PoolResult`` of just
+    their rows (costs zero), so a caller can save each job's outcome as soon as it is known.
     ``devices`` (``"all"`` or a count) splits ``batch_size`` between devices. A block ends
     early once ``refill_at`` slots (default: an eighth of the batch, at least one) are free and
     jobs are waiting for them.
@@ -191,6 +194,7 @@ def run_pool(
         blocks = _run_blocks(program, strategy, lanes, stop, iters, tf.constant(floor))
         visits += 1
         done_here = evaluated_here = 0
+        finished: list[np.ndarray] = []
         for lane, block in zip(lanes, blocks, strict=True):
             lane.slots = {"state": block.state, "consts": lane.slots["consts"],
                           "taken": block.taken, "active": block.active}
@@ -216,12 +220,25 @@ def run_pool(
             out_steps[jobs] = got["taken"].numpy()
             lane.job[fin] = -1
             done_here += fin.size
+            finished.append(jobs)
         evaluations += evaluated_here
+        if on_finished is not None and finished:
+            on_finished(*_rows_of(np.concatenate(finished), out_state, out_extras,
+                                  out_success, out_steps))
         if on_progress is not None:
             on_progress(evaluated_here, done_here)
     return PoolResult(out_state, out_extras, out_success, out_steps, evaluations,
                       evaluations * program.grads_per_step,
                       evaluations * program.queries_per_step, slot_steps, visits)
+
+
+def _rows_of(jobs: np.ndarray, state: dict[str, np.ndarray], extras: dict[str, np.ndarray],
+             success: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, PoolResult]:
+    """The finished ``jobs`` (sorted) and their rows as a ``PoolResult`` of their own."""
+    jobs = np.sort(jobs)
+    return jobs, PoolResult({k: v[jobs] for k, v in state.items()},
+                            {k: v[jobs] for k, v in extras.items()}, success[jobs],
+                            steps[jobs], 0, 0, 0)
 
 
 def _run_blocks(program: Program, strategy: tf.distribute.Strategy | None, lanes: list[_Lane],

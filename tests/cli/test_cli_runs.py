@@ -93,6 +93,41 @@ def test_a_crash_then_resume_equals_an_uninterrupted_run(tiny_model_file, photos
     assert png_bytes(out) == png_bytes(reference)
 
 
+def test_photos_finished_inside_an_unfinished_chunk_are_journaled(tiny_model_file, photos,
+                                                                    reference, tmp_path,
+                                                                    monkeypatch):
+    """One chunk of 20 photos, attacked 4 at a time: a kill after two groups have settled keeps
+    those 8 photos (and the ones never attacked), not none of the chunk."""
+    out = tmp_path / "killed-in-chunk"
+    real, groups = runner._Settle.__call__, []
+
+    def settle(self, *args, **kwargs):
+        if len(groups) == 2:
+            raise Killed()
+        groups.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(runner._Settle, "__call__", settle)
+    args = ["audit", str(tiny_model_file), "--images", str(photos), "--out", str(out), *FAST,
+            "--chunk-size", "256", "--batch-size", "4", "--no-early-stop"]
+    with pytest.raises(Killed):
+        CliRunner().invoke(main, args, catch_exceptions=False)
+    rows = [json.loads(line)["row"] for line in (out / "results.jsonl").read_text().splitlines()
+            if '"row"' in line]
+    attacked = [r for r in rows if r["attacked"]]
+    assert len(attacked) == 8, len(attacked)
+    for r in attacked:  # each journaled photo's PNGs are on disk before its line
+        assert (out / r["adv_path"]).is_file() and (out / r["clean_path"]).is_file()
+    monkeypatch.undo()
+    r = CliRunner().invoke(main, [*args, "--resume"])
+    assert r.exit_code == 0, r.output
+    whole = tmp_path / "whole"
+    r = CliRunner().invoke(main, [*args[:5], str(whole), *args[6:]])
+    assert r.exit_code == 0, r.output
+    assert comparable(out / "results.json") == comparable(whole / "results.json")
+    assert png_bytes(out) == png_bytes(whole)
+
+
 def test_ctrl_c_keeps_partial_results_and_resume_completes(tiny_model_file, photos,
                                                            reference, tmp_path, monkeypatch):
     out = tmp_path / "interrupted"
