@@ -9,6 +9,12 @@ As a library (the command line is built on the same call)::
 
 The public API is loaded on first use, so ``import audit`` stays cheap and does not start
 TensorFlow before the command line has silenced it.
+
+The files here are the ground floor (errors, fileio, paths, formatting, metrics, images,
+classifier, version): they import nothing of advaudit above them. On top, each package says
+what it may import: ``engine``; ``attacks`` (on the engine); ``results`` (the contract);
+``report`` and ``formats`` (views of results); ``pipeline`` (the audit, and ``audit.run``);
+``cli`` (click, exit codes). ``tests/test_layout.py`` holds these rules.
 """
 
 from .version import __version__
@@ -18,7 +24,7 @@ __all__ = ["AuditConfig", "AuditResults", "__version__", "run"]
 
 def __getattr__(name: str):
     if name in ("run", "AuditResults", "AuditConfig"):
-        from . import api
+        from .pipeline import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'audit' has no attribute {name!r}")

@@ -7,6 +7,7 @@ saturated softmax outputs has a vanishing gradient (the classic source of false 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import keras
@@ -92,8 +93,21 @@ def select_output(model: keras.Model, name: str | None) -> keras.Model:
     return keras.Model(model.inputs, outputs[names.index(name)], name=f"{model.name}_{name}")
 
 
+class ProgramCache:
+    """The compiled attack steps a classifier keeps (in its ``programs`` dict), by config."""
+
+    programs: dict
+
+    def program(self, key: tuple, build: Callable[[], object]):
+        """The compiled attack step ``key`` names, built on first use and kept: the sweep, the
+        trust checks and the main attack share traced steps instead of tracing their own."""
+        if key not in self.programs:
+            self.programs[key] = build()
+        return self.programs[key]
+
+
 @dataclass
-class Classifier:
+class Classifier(ProgramCache):
     model: keras.Model
     class_names: list[str]
     input_scale: float = 1.0
@@ -102,6 +116,7 @@ class Classifier:
     _logits_fn: object = field(default=None, repr=False)
     _predict_fn: object = field(default=None, repr=False)
     programs: dict = field(default_factory=dict, repr=False)  # compiled attack steps, by config
+
 
     @classmethod
     def from_model(

@@ -23,7 +23,7 @@ import numpy as np
 
 from audit.attacks import ATTACKS, Goal, RunSettings
 from audit.images import load_photos
-from audit.sweep import minimal_epsilon
+from audit.pipeline.sweep import minimal_epsilon
 from victims.loading import load_victim
 from victims.registry import SAMPLES_DIR
 

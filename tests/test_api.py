@@ -11,7 +11,7 @@ import pytest
 from support.models import SIZE, ramp_images
 
 import audit
-import audit.api
+import audit.pipeline.api
 from audit.errors import UsageError
 
 
@@ -169,11 +169,11 @@ def test_clean_accuracy_at_chance_warns_that_the_input_scale_may_be_wrong(tmp_pa
     warnings = [line for line in logs if "input scale may be wrong" in line]
     assert len(warnings) == 1 and "try --input-scale 1" in warnings[0]
     summary = {"clean_accuracy": 0.95, "n_labelled": 96}
-    assert audit.api.scale_warning({"summary": summary,
+    assert audit.pipeline.api.scale_warning({"summary": summary,
                                     "manifest": {"class_names": ["a", "b"], "input_scale": 1}}) \
         is None
     few = {"summary": {"clean_accuracy": 0.5, "n_labelled": 4},
            "manifest": {"class_names": ["a", "b"], "input_scale": 1}}
-    assert audit.api.scale_warning(few) is None  # too few labelled photos to tell
+    assert audit.pipeline.api.scale_warning(few) is None  # too few labelled photos to tell
     few["summary"]["n_labelled"] = 40
-    assert "try --input-scale 255" in audit.api.scale_warning(few)
+    assert "try --input-scale 255" in audit.pipeline.api.scale_warning(few)

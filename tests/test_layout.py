@@ -1,7 +1,13 @@
 """The architecture as rules a test can check, read from the source with ``ast``:
 
-* only the entry points (``audit/cli/``, ``audit/api.py``) import ``victims`` or
+* floors inside ``audit``: the ground floor (the files at its root) imports nothing above it;
+  the engine builds on the ground floor, the attacks on the engine, the results contract on the
+  ground floor only (no attack), the report and formats on results, the pipeline on all of
+  those, the CLI on everything;
+* only the entry points (``audit/cli/``, ``audit/pipeline/api.py``) import ``victims`` or
   ``optim_demos``, and only ``audit/cli/`` imports click;
+* the report's templates are reached through an import (``reports_templates``), not a string;
+* no function over 60 lines; no attack named by a string literal outside ``audit/attacks/``;
 * ``victims`` depends on the audit core only, ``optim_demos`` on ``audit.engine`` only;
 * no import cycles between files, counting imports inside functions too.
 """
@@ -15,9 +21,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("audit", "victims", "optim_demos", "reports_templates")
-TOP_FLOOR = ("audit.cli", "audit.api")  # the two entry points: command line and library
-CORE = ("audit.engine", "audit.classifier", "audit.losses", "audit.metrics", "audit.images",
-        "audit.errors", "audit.quiet", "audit.fileio", "audit.formatting")
+TOP_FLOOR = ("audit.cli", "audit.pipeline.api")  # the entry points: command line and library
+GROUND = ("audit.errors", "audit.fileio", "audit.paths", "audit.lock", "audit.formatting",
+          "audit.metrics", "audit.images", "audit.classifier", "audit.version")
+CORE = (*GROUND, "audit.engine", "audit.attacks.losses")
+# what each floor may import of advaudit (besides itself); the pipeline and the CLI: anything
+FLOORS = {
+    GROUND: GROUND,
+    ("audit.engine",): GROUND,
+    ("audit.attacks",): (*GROUND, "audit.engine"),
+    ("audit.results",): GROUND,
+    ("audit.report",): (*GROUND, "audit.results", "reports_templates"),
+    ("audit.formats",): (*GROUND, "audit.results", "audit.report"),
+    ("audit.pipeline",): ("audit", "reports_templates", "victims"),  # victims: the api only
+}
+MAX_FUNCTION_LINES = 60
 
 
 def module_name(path: Path) -> str:
@@ -68,7 +86,7 @@ def test_the_reader_resolves_relative_imports(graph):
     assert "audit.engine.descent" in graph["audit.engine"]
     assert "audit.classifier" in graph["audit.attacks.base"]
     assert "click" in graph["audit.cli.audit_cmd"]
-    assert "victims.loading" in graph["audit.api"]
+    assert "victims.loading" in graph["audit.pipeline.api"]
 
 
 def test_only_the_entry_points_import_click_victims_and_the_demos(graph):
@@ -77,7 +95,7 @@ def test_only_the_entry_points_import_click_victims_and_the_demos(graph):
         for mod, deps in graph.items() if mod.startswith("audit") and not under(mod, TOP_FLOOR)
         for dep in deps if under(dep, ("click", "victims", "optim_demos")))
     assert offenders == []
-    assert not [d for d in graph["audit.api"] if under(d, ("click",))]
+    assert not [d for d in graph["audit.pipeline.api"] if under(d, ("click",))]
     assert not [m for m, deps in graph.items() if not m.startswith("audit")
                 and any(under(d, ("click",)) for d in deps)]
 
@@ -118,3 +136,88 @@ def test_no_import_cycles_between_files(graph):
         if m not in state:
             visit(m)
     assert cycles == []
+
+
+def floor_of(module: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    for floor, allowed in FLOORS.items():
+        if under(module, floor):
+            return floor, allowed
+    return None
+
+
+def test_each_floor_imports_only_what_is_below_it(graph):
+    offenders = []
+    for mod, deps in graph.items():
+        found = floor_of(mod)
+        if not mod.startswith("audit.") or found is None:
+            continue
+        floor, allowed = found
+        for dep in deps:
+            if dep.split(".")[0] in PACKAGES and dep != "audit" and not under(dep, floor) \
+                    and not under(dep, allowed):
+                offenders.append(f"{mod} imports {dep}")
+    assert sorted(offenders) == []
+    assert "audit.cli" not in {d for deps in graph.values() for d in deps
+                               if not d.startswith("audit.cli")} - {"audit.cli"}
+
+
+def test_the_report_reaches_its_templates_by_import(graph):
+    """A PackageLoader string is invisible to every rule above; an import is not."""
+    assert "reports_templates" in graph["audit.report.render"]
+    text = (ROOT / "audit" / "report" / "render.py").read_text()
+    assert 'PackageLoader("reports_templates"' not in text
+
+
+def functions(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    long = sorted(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name} "
+                  f"({fn.end_lineno - fn.lineno + 1} lines)"
+                  for pkg in ("audit", "victims", "optim_demos")
+                  for path in (ROOT / pkg).rglob("*.py") for fn in functions(path)
+                  if fn.end_lineno - fn.lineno + 1 > MAX_FUNCTION_LINES)
+    assert long == []
+
+
+def test_no_attack_is_named_by_a_string_outside_the_attacks():
+    """The verdict, merge, console, bench and trust read an attack's traits, not its name."""
+    from audit.attacks import ATTACKS
+    from audit.attacks.auto import Auto
+
+    names = set(ATTACKS) | {stage for stage, _, _ in Auto().stage_attacks("linf")}
+    offenders = []
+    for pkg in ("audit", "victims"):
+        for path in (ROOT / pkg).rglob("*.py"):
+            if under(module_name(path), ("audit.attacks", "audit.cli")):
+                continue
+            tree = ast.parse(path.read_text(), str(path))
+            keys = field_keys(tree, names)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and node.value in names and id(node) not in keys:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}")
+    assert offenders == []
+
+
+def field_keys(tree: ast.AST, names: set[str]) -> set[int]:
+    """Strings used as a dict's keys (``"seed"`` is a manifest field as well as an attack):
+    dict displays, subscripts and ``.get`` — except a subscript of ``ATTACKS`` itself — and
+    tuples of field names that are not all attack names."""
+    keys: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List)) and node.elts and all(
+                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts) \
+                and not all(e.value in names for e in node.elts):
+            keys.update(id(e) for e in node.elts)
+        elif isinstance(node, ast.Dict):
+            keys.update(id(k) for k in node.keys if k is not None)
+        elif isinstance(node, ast.Subscript) and not (
+                isinstance(node.value, ast.Name) and node.value.id == "ATTACKS"):
+            keys.add(id(node.slice))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "get" and node.args:
+            keys.add(id(node.args[0]))
+    return keys

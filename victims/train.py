@@ -42,19 +42,11 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(probs, axis=1) == y))
 
 
-def train_catdog_mini(*, data: tuple[str, ...], exclude: tuple[str, ...] = (),
-                      test: tuple[str, ...] = (), out: Path, epochs: int = 50,
-                      batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
-                      log: Callable[[str], None] = print) -> dict:
-    """Train, evaluate on each ``test`` folder, save the weights and their record; returns the
-    record written beside the weights."""
+def _augmented(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int):
+    """The training stream: shuffled, flipped, rotated, zoomed, shifted and contrast-jittered
+    batches with one-hot labels, seeded so a retrain gives the same weights."""
     import keras
     import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    excluded = {sha256_of(p) for folder in exclude for p in Path(folder).rglob("*.jpg")}
-    x, y = load_split(data, excluded)
-    log(f"training on {len(x)} photos ({np.sum(y == 0)} cats, {np.sum(y == 1)} dogs)")
 
     augment = keras.Sequential(
         [
@@ -70,13 +62,28 @@ def train_catdog_mini(*, data: tuple[str, ...], exclude: tuple[str, ...] = (),
         images = tf.cast(images, tf.float32) / 255.0
         return tf.clip_by_value(augment(images, training=True), 0.0, 1.0), tf.one_hot(labels, 2)
 
-    ds = (
+    return (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size, drop_remainder=True)
         .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(2)
     )
+
+
+def train_catdog_mini(*, data: tuple[str, ...], exclude: tuple[str, ...] = (),
+                      test: tuple[str, ...] = (), out: Path, epochs: int = 50,
+                      batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
+                      log: Callable[[str], None] = print) -> dict:
+    """Train, evaluate on each ``test`` folder, save the weights and their record; returns the
+    record written beside the weights."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    excluded = {sha256_of(p) for folder in exclude for p in Path(folder).rglob("*.jpg")}
+    x, y = load_split(data, excluded)
+    log(f"training on {len(x)} photos ({np.sum(y == 0)} cats, {np.sum(y == 1)} dogs)")
+    ds = _augmented(x, y, batch_size=batch_size, seed=seed)
     steps = epochs * (len(x) // batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(lr, steps, warmup_target=None, alpha=0.01)
     model = catdog_mini()

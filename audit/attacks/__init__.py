@@ -1,5 +1,11 @@
 """Attacks: one module per family, one registry. Adding an attack is a new module implementing
 ``Attack`` (``base``) plus one line below; the command line's choices come from this registry.
+
+Each attack describes itself (``Attack.traits``: gradients or queries, strong enough for a
+"robust" verdict, its gradient-free stages, its cost yardstick); the manifest records that, so
+the verdict, merge, console, bench and trust read traits, never attack names.
+
+May import the ground floor (errors, classifier, ...) and ``audit.engine``; nothing else.
 """
 
 from __future__ import annotations
@@ -22,4 +28,9 @@ ATTACKS: dict[str, Attack] = {a.name: a for a in (
     Square(),
 )}
 
-__all__ = ["ATTACKS", "Attack", "AttackResult", "Budget", "Goal", "RunSettings"]
+DEFAULT_ATTACK = "auto"  # the audit's attack when none is named: parameter-free, strong
+# The cheap sign-gradient attack the trust checks and the bench probe a model with.
+PROBE = ATTACKS["bim"]
+
+__all__ = ["ATTACKS", "DEFAULT_ATTACK", "PROBE", "Attack", "AttackResult", "Budget", "Goal",
+           "RunSettings"]

@@ -31,9 +31,9 @@ import tensorflow as tf
 from .. import engine
 from ..classifier import Classifier
 from ..engine.gradient import per_sample, reduce_all_but_batch, useless_gradient
-from ..losses import attack_loss, succeeded
 from .base import DEFAULT_RUN, Attack, Budget, Goal, RunSettings, grid_radius
 from .gradient import grid_projection
+from .losses import attack_loss, succeeded
 from .rounds import Rounds, keep_better, kept_init
 
 RHO = 0.75  # share of loss-raising steps below which the step size is halved
@@ -199,10 +199,8 @@ class APGD(Attack):
     def program(self, classifier: Classifier, loss: str, norm: str,
                 jit_compile: bool) -> APGDProgram:
         """Compiled once per classifier, loss and norm (the radius is an input)."""
-        key = ("apgd", loss, norm, jit_compile)
-        if key not in classifier.programs:
-            classifier.programs[key] = APGDProgram(classifier, loss, norm, jit_compile)
-        return classifier.programs[key]
+        return classifier.program(("apgd", loss, norm, jit_compile),
+                                  lambda: APGDProgram(classifier, loss, norm, jit_compile))
 
     def loss_targets(self, classifier: Classifier, x0: np.ndarray, goal: Goal,
                      settings: RunSettings, rounds: Rounds) -> list[np.ndarray]:
@@ -243,10 +241,8 @@ class APGD(Attack):
                 {"x0": x0[idx], "radius": radius[idx], "checkpoints": marks[idx],
                  "loss_target": np.asarray(loss_target, np.int32)[idx], **goal.take(idx).consts()},
                 max_steps=budget.steps if radius[0] > 0 else 0,
-                batch_size=settings.batch_size, early_stop=settings.early_stop,
-                on_iterate=settings.on_iterate,
-                devices=settings.devices,
-                on_progress=settings.on_progress if last else _evaluations_only(settings),
+                **{**settings.pool_options(),
+                   "on_progress": settings.on_progress if last else _evaluations_only(settings)},
                 on_finished=rounds.reporter(
                     idx, settings.on_settled, name=self.name, final=last,
                     grads_per_step=program.grads_per_step,

@@ -13,9 +13,8 @@ Only the budget (eps) and the norm are the user's to choose. Each image leaves a
 flip, and each stage runs only on the images no earlier stage flipped, so a vulnerable model is
 audited in a few gradient evaluations per image while a robust one gets the full cascade.
 ``found_by`` names the stage that flipped each image; its cost is the sum over the stages it
-went through. AutoAttack's standard version (APGD-CE 100, APGD-T 9 x 100, FAB-T 9 x 100,
-Square 5000 queries, each on survivors, no per-image early stop inside a run) is the yardstick:
-``autoattack_cost`` estimates what it would spend on the same images.
+went through. AutoAttack's standard version is the yardstick (``Auto.yardstick``): what it would
+spend on the same images, estimated from the rows by ``audit.results.yardstick``.
 """
 
 from __future__ import annotations
@@ -35,24 +34,14 @@ TARGETS = 3
 AA_TARGETS, AA_ITERATIONS, AA_QUERIES = 9, 100, 5000  # AutoAttack's standard version
 
 
-def stages_of(attack: Attack, norm: str) -> list[str]:
-    """What ran, for the manifest: the cascade's stages, or the attack itself."""
-    return stages(norm) if isinstance(attack, Auto) else [attack.name]
-
-
-def yardstick(images: list[dict], n_classes: int) -> float | None:
-    """AutoAttack standard's estimated cost per attacked image, from an auto audit's rows."""
-    rows = [r for r in images if r.get("attacked")]
-    if not rows:
-        return None
-    cost = autoattack_cost([r.get("found_by") for r in rows],
-                           np.array([r.get("queries") or 0 for r in rows]), n_classes)
-    return round(float(cost.mean()), 3)
-
-
 def stages(norm: str) -> list[str]:
     """The stage names of the cascade for a norm (Square exists for L-inf only)."""
     return ["apgd-ce", "apgd-t"] + (["square"] if norm == "linf" else [])
+
+
+def full_budget(n_classes: int) -> int:
+    """Gradient evaluations plus queries the cascade spends on an image that never flips."""
+    return ITERATIONS * (1 + min(TARGETS, n_classes - 1)) + QUERIES
 
 
 class Auto(Attack):
@@ -63,6 +52,25 @@ class Auto(Attack):
     constant_steps = False
     norms = ("linf", "l2")
     fixed = {"step": "eps", "steps": ITERATIONS, "queries": QUERIES}
+    strong = True
+
+    def stages(self, norm: str) -> list[str]:
+        return stages(norm)
+
+    def gradient_free_stages(self, norm: str) -> list[str]:
+        return [name for name, attack, _ in self.stage_attacks(norm) if not attack.uses_gradient]
+
+    def yardstick(self, n_classes: int) -> dict:
+        """AutoAttack's standard version (APGD-CE 100, APGD-T 9 x 100, FAB-T 9 x 100, Square
+        5000 queries, each on survivors, no per-image early stop inside a run), assuming it
+        flips each image at the stage our cascade did; its Square stops at a flip, after as many
+        queries as ours did."""
+        t = min(AA_TARGETS, n_classes - 1)
+        return {"name": "AutoAttack standard", "steps": [
+            {"stage": "apgd-ce", "cost": AA_ITERATIONS, "queries": False},
+            {"stage": "apgd-t", "cost": t * AA_ITERATIONS, "queries": False},
+            {"stage": None, "cost": t * AA_ITERATIONS, "queries": False},  # FAB-T
+            {"stage": "square", "cost": AA_QUERIES, "queries": True}]}
 
     def stage_attacks(self, norm: str) -> list[tuple[str, Attack, str | None]]:
         """(stage name, attack, loss it runs with)."""
@@ -81,12 +89,7 @@ class Auto(Attack):
         model's images are not charged a thousand queries at the budget they hold at."""
         x0 = np.asarray(x0, np.float32)
         n = len(x0)
-        c = len(classifier.class_names)
-        out = AttackResult(
-            x=x0.copy(), success=np.zeros(n, bool), probs=np.zeros((n, c), np.float32),
-            steps=np.zeros(n, np.int64), grad_evals=np.zeros(n, np.int64),
-            queries=np.zeros(n, np.int64), grad_useless=np.zeros(n, bool),
-            found_by=[None] * n)
+        out = _nothing_yet(x0, len(classifier.class_names))
         tick = settings.on_progress
         quiet = replace(settings, on_progress=(lambda e, f: tick(e, 0)) if tick else None)
         seen = np.zeros(n, bool)
@@ -113,18 +116,7 @@ class Auto(Attack):
                                          budget.queries)
             r = attack.run(classifier, x0[idx], goal.take(idx), stage_budget, run_settings,
                            x_start=start)
-            first = ~seen[idx]
-            out.grad_useless[idx[first & attack.uses_gradient]] = \
-                r.grad_useless[first & attack.uses_gradient]
-            seen[idx] = True
-            out.x[idx], out.probs[idx] = r.x, r.probs
-            out.success[idx] = r.success
-            out.steps[idx] += r.steps
-            out.grad_evals[idx] += r.grad_evals
-            out.queries[idx] += r.queries
-            for k, i in enumerate(idx):
-                if r.success[k]:
-                    out.found_by[i] = stage
+            _fold(out, seen, idx, r, stage, attack.uses_gradient)
             if tick:
                 tick(0, int(r.success.sum()))
         if tick:
@@ -133,6 +125,30 @@ class Auto(Attack):
             rest = np.flatnonzero(~reported)  # skipped the stages after their last one
             settled(rest, out.take(rest))
         return out
+
+
+def _nothing_yet(x0: np.ndarray, n_classes: int) -> AttackResult:
+    n = len(x0)
+    return AttackResult(
+        x=x0.copy(), success=np.zeros(n, bool), probs=np.zeros((n, n_classes), np.float32),
+        steps=np.zeros(n, np.int64), grad_evals=np.zeros(n, np.int64),
+        queries=np.zeros(n, np.int64), grad_useless=np.zeros(n, bool), found_by=[None] * n)
+
+
+def _fold(out: AttackResult, seen: np.ndarray, idx: np.ndarray, r: AttackResult, stage: str,
+          uses_gradient: bool) -> None:
+    """A stage's result on the images ``idx`` into the cascade's: its points, costs added."""
+    first = ~seen[idx]
+    out.grad_useless[idx[first & uses_gradient]] = r.grad_useless[first & uses_gradient]
+    seen[idx] = True
+    out.x[idx], out.probs[idx] = r.x, r.probs
+    out.success[idx] = r.success
+    out.steps[idx] += r.steps
+    out.grad_evals[idx] += r.grad_evals
+    out.queries[idx] += r.queries
+    for k, i in enumerate(idx):
+        if r.success[k]:
+            out.found_by[i] = stage
 
 
 def _passed_on(settled, idx: np.ndarray, out: AttackResult, seen: np.ndarray,
@@ -155,20 +171,3 @@ def _passed_on(settled, idx: np.ndarray, out: AttackResult, seen: np.ndarray,
             found_by=[stage if s else None for s in r.success[keep]]))
 
     return report
-
-
-def autoattack_cost(found_by: list[str | None], queries: np.ndarray, n_classes: int) -> np.ndarray:
-    """Gradient evaluations plus queries AutoAttack's standard version would spend per image,
-    assuming it flips each image at the stage our cascade did (its APGD runs take all their
-    iterations; its Square stops at a flip, after as many queries as ours did)."""
-    t = min(AA_TARGETS, n_classes - 1)
-    cost = np.full(len(found_by), AA_ITERATIONS, np.int64)  # APGD-CE
-    for i, stage in enumerate(found_by):
-        if stage == "apgd-ce":
-            continue
-        cost[i] += t * AA_ITERATIONS  # APGD-T
-        if stage == "apgd-t":
-            continue
-        cost[i] += t * AA_ITERATIONS  # FAB-T
-        cost[i] += int(queries[i]) if stage == "square" else AA_QUERIES
-    return cost

@@ -105,6 +105,12 @@ class RunSettings:
     # loses only the photos still being attacked.
     on_settled: Callable[[np.ndarray, AttackResult], None] | None = None
 
+    def pool_options(self) -> dict:
+        """What ``engine.run_pool`` takes from these settings, as its keyword arguments."""
+        return {"batch_size": self.batch_size, "early_stop": self.early_stop,
+                "on_iterate": self.on_iterate, "on_progress": self.on_progress,
+                "devices": self.devices}
+
 
 DEFAULT_RUN = RunSettings()
 
@@ -151,6 +157,32 @@ class Attack(ABC):
     fixed: ClassVar[dict[str, float | int | str]] = {}  # budget fields the attack dictates
     constant_steps: ClassVar[bool] = True  # moves by steps of budget.step (else: a search)
     default_steps: ClassVar[int] = 10  # iterations when the user names none
+    # strong enough, with every trust check passing, to support a "robust" verdict
+    strong: ClassVar[bool] = False
+
+    def stages(self, norm: str) -> list[str]:
+        """The stages that run under ``norm``, in order, as ``found_by`` names them."""
+        return [self.name]
+
+    def gradient_free_stages(self, norm: str) -> list[str]:
+        """Stages that need no gradient: masking cannot hide a model from them."""
+        return [] if self.uses_gradient else [self.name]
+
+    def yardstick(self, n_classes: int) -> dict | None:
+        """A reference attack's cost per image as data (``audit.results.yardstick``), or None.
+
+        ``{"name": ..., "steps": [{"stage": NAME or None, "cost": N, "queries": bool}]}``: an
+        image pays each step's cost in turn and stops after the step whose stage flipped it (a
+        ``queries`` step charges the image's own queries instead, where it flipped there)."""
+        return None
+
+    def traits(self, norm: str, n_classes: int) -> dict:
+        """What the rest of advaudit may know of this attack, recorded in the manifest: the
+        verdict, merge, console, bench and trust read these, never the attack's name."""
+        return {"uses_gradient": self.uses_gradient, "strong": self.strong,
+                "stages": self.stages(norm),
+                "gradient_free_stages": self.gradient_free_stages(norm),
+                "yardstick": self.yardstick(n_classes)}
 
     def budget(self, eps: float, step: float = 1.0, steps: int | None = None,
                norm: str = "linf", queries: int = DEFAULT_QUERIES) -> Budget:

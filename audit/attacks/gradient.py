@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
-from ..losses import attack_loss, succeeded
 from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal, grid_radius
+from .losses import attack_loss, succeeded
 
 
 def objective(classifier: Classifier, loss: str) -> engine.Objective:
@@ -81,15 +81,13 @@ class GradientAttack(Attack):
         steps instead of paying for a new trace each.
         """
         rule = self.rule(budget)
-        key = ("descent", repr(rule), budget.norm, loss, jit_compile)
-        if key not in classifier.programs:
-            # A sign step clipped to an L-inf ball and rounded is exact elementwise arithmetic,
-            # so XLA may fuse it without changing a single pixel (the engine says why not more).
-            fuse = type(rule) is engine.SignStep and budget.norm == "linf"
-            classifier.programs[key] = engine.Descent(
-                objective(classifier, loss), rule, grid_projection(budget.norm), goal_met,
-                jit_compile, fuse_update=fuse)
-        return classifier.programs[key]
+        # A sign step clipped to an L-inf ball and rounded is exact elementwise arithmetic, so
+        # XLA may fuse it without changing a single pixel (the engine says why not more).
+        fuse = type(rule) is engine.SignStep and budget.norm == "linf"
+        return classifier.program(
+            ("descent", repr(rule), budget.norm, loss, jit_compile),
+            lambda: engine.Descent(objective(classifier, loss), rule, grid_projection(budget.norm),
+                                   goal_met, jit_compile, fuse_update=fuse))
 
     def run(self, classifier, x0, goal, budget, settings=DEFAULT_RUN, *, x_start=None):
         x0 = np.asarray(x0, np.float32)
@@ -103,12 +101,10 @@ class GradientAttack(Attack):
         pool = engine.run_pool(
             program, x_start, {"x0": x0, "radius": np.full(n, grid_radius(budget), np.float32),
                                **goal.consts()},
-            max_steps=budget.steps, batch_size=settings.batch_size,
-            early_stop=settings.early_stop and self.early_stop,
-            on_iterate=settings.on_iterate, on_progress=settings.on_progress,
+            max_steps=budget.steps,
+            **{**settings.pool_options(), "early_stop": settings.early_stop and self.early_stop},
             on_finished=None if settled is None else
-            lambda jobs, rows: settled(jobs, self._result(rows, program, n_classes)),
-            devices=settings.devices)
+            lambda jobs, rows: settled(jobs, self._result(rows, program, n_classes)))
         result = self._result(pool, program, n_classes)
         result.device_rows = pool.slot_steps
         return result

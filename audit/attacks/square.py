@@ -23,8 +23,8 @@ import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
-from ..losses import margin, succeeded
 from .base import DEFAULT_RUN, Attack, grid_radius
+from .losses import margin, succeeded
 from .rounds import Rounds, keep_better, kept_init
 
 P_INIT = 0.8
@@ -119,10 +119,8 @@ class Square(Attack):
     fixed = {"step": "eps", "steps": "queries"}  # each query is one step of +-eps windows
 
     def program(self, classifier: Classifier, jit_compile: bool) -> SquareProgram:
-        key = ("square", jit_compile)
-        if key not in classifier.programs:
-            classifier.programs[key] = SquareProgram(classifier, jit_compile=jit_compile)
-        return classifier.programs[key]
+        return classifier.program((self.name, jit_compile),
+                                  lambda: SquareProgram(classifier, jit_compile=jit_compile))
 
     def run(self, classifier, x0, goal, budget, settings=DEFAULT_RUN, *, x_start=None):
         x0 = np.asarray(x0, np.float32)
@@ -144,10 +142,7 @@ class Square(Attack):
             program, start,
             {"x0": x0, "up": np.clip(x0 + radius, 0, 255), "down": np.clip(x0 - radius, 0, 255),
              "rng_key": keys, **goal.consts()},
-            max_steps=budget.steps - 1 if radius > 0 else 0, batch_size=settings.batch_size,
-            early_stop=settings.early_stop, on_iterate=settings.on_iterate,
-            devices=settings.devices,
-            on_progress=settings.on_progress,
+            max_steps=budget.steps - 1 if radius > 0 else 0, **settings.pool_options(),
             on_finished=rounds.reporter(np.arange(n), settings.on_settled, name=self.name,
                                         final=True, grads_per_step=0, queries_per_step=1,
                                         comparable=False))

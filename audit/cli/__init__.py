@@ -19,8 +19,8 @@ import traceback
 
 import click
 
-from ..quiet import import_tensorflow_quietly
 from ..version import __version__
+from .quiet import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 

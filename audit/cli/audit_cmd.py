@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from ..attacks import ATTACKS, Attack
+from ..attacks import ATTACKS, DEFAULT_ATTACK, Attack
 from ..attacks.base import DEFAULT_QUERIES, NORMS
-from ..losses import LOSSES
+from ..attacks.losses import LOSSES
 from .options import (
     COUNTS,
     DEVICES,
@@ -66,10 +66,10 @@ def refuse_ignored_options(ctx: click.Context, attack: str) -> None:
     if _given(ctx, "queries") and not takes_queries:
         takers = ", ".join(n for n, a in ATTACKS.items()
                            if "queries" not in a.fixed and "queries" in a.fixed.values())
+        fixed = [n for n, a in ATTACKS.items() if "queries" in a.fixed]
         raise UsageError(f"--queries {ctx.params['queries']} has no effect with --attack "
-                         f"{attack}: only {takers} takes a query budget"
-                         + (" (auto's is fixed)" if attack != "auto" else " (auto's is fixed: "
-                            "it is parameter-free)") + "; drop --queries")
+                         f"{attack}: only {takers} takes a query budget ({', '.join(fixed)} "
+                         "fixes its own: parameter-free); drop --queries")
     if not _given(ctx, "attack"):
         return  # the default cascade with --steps/--step: kept as it always was
     for key in ("eps", "step", "steps"):
@@ -79,8 +79,8 @@ def refuse_ignored_options(ctx: click.Context, attack: str) -> None:
                    else "it has no eps bound" if rule == float("inf")
                    else f"it always uses {key} {rule:g}")
             raise UsageError(f"--{key} has no effect with --attack {attack} ({how}): drop "
-                             f"--{key}" + (" and give --queries" if attack == "square"
-                                          and key == "steps" else ""))
+                             f"--{key}" + (" and give --queries" if impl.fixed[key] == "queries"
+                                          else ""))
 
 
 @click.command()
@@ -88,7 +88,8 @@ def refuse_ignored_options(ctx: click.Context, attack: str) -> None:
 @click.option("--images", type=click.Path(path_type=Path),
               help="Folder of photos (cat/*.jpg, dog/*.jpg or cat.1.jpg); default: shipped "
                    "samples.")
-@click.option("--attack", type=click.Choice(list(ATTACKS)), default="auto", show_default=True)
+@click.option("--attack", type=click.Choice(list(ATTACKS)), default=DEFAULT_ATTACK,
+              show_default=True)
 @click.option("--eps", type=COUNTS, default="4", show_default=True,
               help="Budget in counts (0..255 scale) per pixel (L-inf) or in total (L2).")
 @click.option("--step", type=COUNTS, default="1", show_default=True, help="Step size in counts.")
@@ -154,10 +155,10 @@ def audit(model, images, attack, eps, step, steps, queries, norm, loss, target, 
     Writes results.json, results.jsonl, results.csv, adversarial/*.png and report.html into
     --out.
     """
-    from ..api import run
-    from ..formats.console import summary_json, summary_table
-    from ..runner import AuditConfig
-    from ..verdict import gate
+    from ..pipeline.api import run
+    from ..pipeline.runner import AuditConfig
+    from ..report.console import summary_json, summary_table
+    from ..results.verdict import gate
 
     protected = run_artifacts(out, images, model, weights)  # no output lands on these
     check_ci_outputs(junit_xml=junit_xml, markdown=markdown, protected=protected)

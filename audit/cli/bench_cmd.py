@@ -60,9 +60,9 @@ def bench(model, built_in, batch_size, steps, repeats, rounds, jit, devices, wit
     MODEL is any model advaudit can audit (a path or a victim name); with none, --model picks
     an architecture built in code.
     """
-    from ..bench import audit_cost, scaling, throughput
     from ..engine import devices as device_sets
     from ..errors import UsageError
+    from ..pipeline.bench import audit_cost, scaling, throughput
 
     if model and built_in:
         raise UsageError(f"give MODEL ({model}) or --model {built_in}, not both")
@@ -92,34 +92,40 @@ def bench(model, built_in, batch_size, steps, repeats, rounds, jit, devices, wit
     if as_json:
         click.echo(json.dumps(out))
         return
+    click.echo("\n".join(_table(out, name=name, note=note, batch_size=batch_size, jit=jit)))
+
+
+def _table(out: dict, *, name: str, note: str, batch_size: int, jit: bool) -> list[str]:
+    """The console view of a bench result."""
     raw, atk = out["raw_grad_per_s"], out["attack_img_steps_per_s"]
-    click.echo(f"model                  {name}" + (f"  [{note}]" if note else ""))
-    click.echo(f"batch size             {batch_size}" + ("  (XLA)" if jit else ""))
-    click.echo(f"raw input gradient     {raw:.1f} image-gradients/s")
-    click.echo(f"attack (BIM, no stop)  {atk:.1f} image-steps/s")
-    click.echo(f"ratio                  {out['ratio']:.3f}")
+    lines = [f"model                  {name}" + (f"  [{note}]" if note else ""),
+             f"batch size             {batch_size}" + ("  (XLA)" if jit else ""),
+             f"raw input gradient     {raw:.1f} image-gradients/s",
+             f"attack (BIM, no stop)  {atk:.1f} image-steps/s",
+             f"ratio                  {out['ratio']:.3f}"]
     if "scaling" in out:
         s = out["scaling"]
-        click.echo(f"devices                {len(s['devices'])} ({', '.join(s['devices'])}), "
-                   f"batch {s['batch_per_device']} per device")
-        click.echo(f"attack on all devices  {s['all_devices_img_steps_per_s']:.1f} "
-                   f"image-steps/s (one device: {s['one_device_img_steps_per_s']:.1f})")
-        click.echo(f"scaling efficiency     {s['scaling_efficiency']:.3f}")
-    if with_cost:
+        lines += [f"devices                {len(s['devices'])} ({', '.join(s['devices'])}), "
+                  f"batch {s['batch_per_device']} per device",
+                  f"attack on all devices  {s['all_devices_img_steps_per_s']:.1f} "
+                  f"image-steps/s (one device: {s['one_device_img_steps_per_s']:.1f})",
+                  f"scaling efficiency     {s['scaling_efficiency']:.3f}"]
+    if "audit_cost" in out:
         c = out["audit_cost"]
-        click.echo(f"audit cost ({c['model']}, {c['images']} correctly classified samples), "
-                   "gradient evaluations + queries per image:")
-        click.echo(f"  auto at eps {c['eps']} ({c['flipped']} flipped)      "
-                   f"{c['auto_cost_per_image']:.1f}  ({c['auto_vs_autoattack']:.3f}x AutoAttack "
-                   f"standard's {c['autoattack_cost_per_image']:.0f})")
-        click.echo(f"  --sweep --max-eps {c['sweep_max_eps']} (all budgets)   "
-                   f"{c['sweep_cost_per_image']:.1f}  ({c['sweep_vs_auto_full_budget']:.3f}x "
-                   f"auto's full budget of {c['auto_full_budget_per_image']})")
-    if with_demos:
+        lines += [f"audit cost ({c['model']}, {c['images']} correctly classified samples), "
+                  "gradient evaluations + queries per image:",
+                  f"  auto at eps {c['eps']} ({c['flipped']} flipped)      "
+                  f"{c['auto_cost_per_image']:.1f}  ({c['auto_vs_autoattack']:.3f}x AutoAttack "
+                  f"standard's {c['autoattack_cost_per_image']:.0f})",
+                  f"  --sweep --max-eps {c['sweep_max_eps']} (all budgets)   "
+                  f"{c['sweep_cost_per_image']:.1f}  ({c['sweep_vs_auto_full_budget']:.3f}x "
+                  f"auto's full budget of {c['auto_full_budget_per_image']})"]
+    if "spread_force" in out:
         s = out["spread_force"]
-        click.echo(f"spread force objective (N={s['n']}, D={s['dims']}): vectorised "
-                   f"{s['vectorised_per_s']:.1f} grad evals/s, seed's double loop "
-                   f"{s['double_loop_per_s']:.1f} grad evals/s ({s['speedup']:.0f}x)")
+        lines.append(f"spread force objective (N={s['n']}, D={s['dims']}): vectorised "
+                     f"{s['vectorised_per_s']:.1f} grad evals/s, seed's double loop "
+                     f"{s['double_loop_per_s']:.1f} grad evals/s ({s['speedup']:.0f}x)")
+    return lines
 
 
 def _classifier(model, built_in, weights, labels, input_scale, unsafe_load):
@@ -171,9 +177,9 @@ def _device_check(clf, name, note, *, jit, devices, dry_run, as_json) -> None:
     photos, timed; --dry-run shrinks every size so a CPU gets through in seconds."""
     from victims.registry import SAMPLES_DIR
 
-    from ..api import run
-    from ..bench import device_summary, scaling, throughput
     from ..engine import devices as device_sets
+    from ..pipeline.api import run
+    from ..pipeline.bench import device_summary, scaling, throughput
 
     started = time.perf_counter()
     sizes = (2, 4) if dry_run else (32, 256)

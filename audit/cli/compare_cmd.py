@@ -52,7 +52,7 @@ def comparison_table(c) -> str:
 def compared_files(*results: Path) -> list[Path]:
     """What ``--html`` must never replace: each results.json compared, and its audit's journal,
     CSV and PNG folders."""
-    from ..outdir import PNG_FOLDERS
+    from ..pipeline.outdir import PNG_FOLDERS
     from ..results.journal import JOURNAL_NAME
 
     return [p for r in results for p in (
@@ -78,10 +78,10 @@ def compare(base: Path, new: Path, tolerance: float, html_path: Path | None, max
     Flip rate, robust accuracy (both with Wilson 95% intervals) and median minimal eps, overall
     and per class; images that became vulnerable, matched by path or file name.
     """
-    from ..compare import compare as compare_results
     from ..paths import refuse_output_onto, write_error
     from ..report.diff import write_compare_html
     from ..results import normalise, read_results
+    from ..results.compare import compare as compare_results
 
     if html_path is not None:
         refuse_output_onto(html_path, option="--html", protected=compared_files(base, new))

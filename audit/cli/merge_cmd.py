@@ -25,7 +25,7 @@ def merge(folders: tuple[Path, ...], out: Path, overwrite: bool, no_report: bool
     """Merge the --out folders of 'advaudit audit --shard I/N' runs into --out."""
     from ..formats import FORMATS
     from ..lock import hold_folder
-    from ..outdir import clear_earlier_audit, prepare_out_dir
+    from ..pipeline.outdir import clear_earlier_audit, prepare_out_dir
     from ..results.merge import merge_results, refuse_out_onto_shards
 
     command = shlex.join(["advaudit", *sys.argv[1:]])

@@ -127,7 +127,7 @@ def run_artifacts(out: Path, *inputs: object) -> list[Path]:
     results, journal, CSV, report, PNG folders and lock, and the input files or folders
     (``--images``, a model file) that exist on disk."""
     from ..lock import LOCK_NAME
-    from ..outdir import FILES, PNG_FOLDERS
+    from ..pipeline.outdir import FILES, PNG_FOLDERS
 
     out = Path(out)
     given = [Path(str(p)) for p in inputs if p is not None and str(p)]

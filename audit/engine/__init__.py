@@ -13,6 +13,8 @@ samples. The engine gives them three layers, each in its own module:
   Square attack); ``run`` steps a fixed batch (the demos), ``run_pool`` streams many jobs
   through fixed batch slots with early stop (the attacks), stepping on the device between host
   visits; ``devices`` picks the devices and the MirroredStrategy that spreads the pool.
+
+May import TensorFlow, NumPy and the ground floor only; the attacks and the demos build on it.
 """
 
 from . import devices

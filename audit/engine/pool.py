@@ -113,132 +113,163 @@ def run_pool(
     early once ``refill_at`` slots (default: an eighth of the batch, at least one) are free and
     jobs are waiting for them.
     """
-    n = len(x_start)
-    x_start = np.asarray(x_start, np.float32)
-    consts = {k: np.asarray(v) for k, v in consts.items()}
-    consts["max_steps"] = np.broadcast_to(np.asarray(max_steps, np.int32), (n,)).copy()
-    names = device_sets.resolve(devices)
-    strategy = device_sets.mirrored(tuple(names)) if names and len(names) > 1 else None
-    placements = names or [None]
-    per_lane = -(-max(n, 1) // len(placements))
-    size = max(1, min(batch_size // len(placements), _next_pow2(per_lane)))
-    refill = max(1, refill_at or size // 8)
+    pool = _Pool(program, x_start, consts, max_steps=max_steps, batch_size=batch_size,
+                 devices=devices, refill_at=refill_at)
     iters = tf.constant(1 if on_iterate is not None else max(1, block_steps))
     stop = tf.constant(bool(early_stop))
-
-    def rows(first: int, count: int) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """Jobs first..first+count-1 as tensors (slices: one copy, not two)."""
-        end = first + count
-        return (tf.constant(x_start[first:end]),
-                {k: tf.constant(v[first:end]) for k, v in consts.items()})
-
-    probe = program.init(*rows(0, min(n, 1)))
-
-    def empty_slots() -> dict:
-        return {"state": {k: tf.zeros((size, *v.shape[1:]), v.dtype) for k, v in probe.items()},
-                "consts": {k: tf.zeros((size, *v.shape[1:]), tf.as_dtype(v.dtype))
-                           for k, v in consts.items()},
-                "taken": tf.zeros([size], tf.int32), "active": tf.zeros([size], tf.bool)}
-
-    lanes = [_Lane(device, size) for device in placements]
-
-    out_state = {k: np.zeros((n, *v.shape[1:]), v.dtype.as_numpy_dtype)
-                 for k, v in probe.items()}
-    out_extras: dict[str, np.ndarray] = {}
-    out_success = np.zeros(n, bool)
-    out_steps = np.zeros(n, np.int64)
-    evaluations = slot_steps = visits = 0
-    next_job = 0
-
     while True:
-        for lane in lanes:
-            free = np.flatnonzero(lane.job < 0)[: n - next_job]
-            if free.size:
-                lane.job[free] = np.arange(next_job, next_job + free.size)
-                with lane.placed():
-                    x_rows, c_rows = rows(next_job, free.size)
-                    new = {"state": program.init(x_rows, c_rows), "consts": c_rows,
-                           "taken": tf.zeros([free.size], tf.int32),
-                           "active": tf.ones([free.size], tf.bool)}
-                    if free.size == size:  # every slot new: the rows are the slots
-                        lane.slots = new
-                    else:
-                        lane.slots = _put(lane.slots or empty_slots(), tf.constant(free), new)
-                next_job += free.size
-            if lane.slots is None:  # a device with no job yet still steps with the others
-                with lane.placed():
-                    lane.slots = empty_slots()
-        busy = max(int(np.count_nonzero(lane.job >= 0)) for lane in lanes)
+        pool.refill()
+        busy = max(int(np.count_nonzero(lane.job >= 0)) for lane in pool.lanes)
         if busy == 0:
             break
-        waiting = n - next_job
-        if waiting == 0 and _next_pow2(busy) < size:
-            size = _next_pow2(busy)
-            for lane in lanes:
-                keep = np.argsort(lane.job < 0, kind="stable")[:size]
+        floor = pool.compact(busy)
+        if on_iterate is not None:
+            pool.show_iterates(on_iterate)
+        blocks = _run_blocks(program, pool.strategy, pool.lanes, stop, iters,
+                             tf.constant(floor))
+        evaluated, finished = pool.harvest(blocks)
+        if on_finished is not None and finished.size:
+            on_finished(*pool.rows_of(finished))
+        if on_progress is not None:
+            on_progress(evaluated, int(finished.size))
+    return pool.result()
+
+
+class _Pool:
+    """The jobs, the lanes' slots and what finished jobs left: ``run_pool``'s state, with one
+    method per thing a host visit does (refill, compact, show, harvest)."""
+
+    def __init__(self, program: Program, x_start: np.ndarray, consts: dict[str, np.ndarray], *,
+                 max_steps: int | np.ndarray, batch_size: int,
+                 devices: device_sets.DeviceSpec, refill_at: int | None) -> None:
+        self.program = program
+        self.n = n = len(x_start)
+        self.x_start = np.asarray(x_start, np.float32)
+        self.consts = {k: np.asarray(v) for k, v in consts.items()}
+        self.consts["max_steps"] = np.broadcast_to(np.asarray(max_steps, np.int32), (n,)).copy()
+        names = device_sets.resolve(devices)
+        self.strategy = device_sets.mirrored(tuple(names)) if names and len(names) > 1 else None
+        placements = names or [None]
+        per_lane = -(-max(n, 1) // len(placements))
+        self.size = max(1, min(batch_size // len(placements), _next_pow2(per_lane)))
+        self.refill_at = max(1, refill_at or self.size // 8)
+        self.probe = program.init(*self.rows(0, min(n, 1)))
+        self.lanes = [_Lane(device, self.size) for device in placements]
+        self.state = {k: np.zeros((n, *v.shape[1:]), v.dtype.as_numpy_dtype)
+                      for k, v in self.probe.items()}
+        self.extras: dict[str, np.ndarray] = {}
+        self.success = np.zeros(n, bool)
+        self.steps = np.zeros(n, np.int64)
+        self.evaluations = self.slot_steps = self.visits = 0
+        self.next_job = 0
+
+    def rows(self, first: int, count: int) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """Jobs first..first+count-1 as tensors (slices: one copy, not two)."""
+        end = first + count
+        return (tf.constant(self.x_start[first:end]),
+                {k: tf.constant(v[first:end]) for k, v in self.consts.items()})
+
+    def empty_slots(self) -> dict:
+        size = self.size
+        return {"state": {k: tf.zeros((size, *v.shape[1:]), v.dtype)
+                          for k, v in self.probe.items()},
+                "consts": {k: tf.zeros((size, *v.shape[1:]), tf.as_dtype(v.dtype))
+                           for k, v in self.consts.items()},
+                "taken": tf.zeros([size], tf.int32), "active": tf.zeros([size], tf.bool)}
+
+    def refill(self) -> None:
+        """Waiting jobs into free slots; a lane with no job yet gets empty slots."""
+        for lane in self.lanes:
+            free = np.flatnonzero(lane.job < 0)[: self.n - self.next_job]
+            if free.size:
+                lane.job[free] = np.arange(self.next_job, self.next_job + free.size)
+                with lane.placed():
+                    x_rows, c_rows = self.rows(self.next_job, free.size)
+                    new = {"state": self.program.init(x_rows, c_rows), "consts": c_rows,
+                           "taken": tf.zeros([free.size], tf.int32),
+                           "active": tf.ones([free.size], tf.bool)}
+                    if free.size == self.size:  # every slot new: the rows are the slots
+                        lane.slots = new
+                    else:
+                        lane.slots = _put(lane.slots or self.empty_slots(), tf.constant(free),
+                                          new)
+                self.next_job += free.size
+            if lane.slots is None:  # a device with no job yet still steps with the others
+                with lane.placed():
+                    lane.slots = self.empty_slots()
+
+    def compact(self, busy: int) -> int:
+        """Shrink the batch to the next power of two once no job waits; return the number of
+        running slots at which the next block should hand control back."""
+        waiting = self.n - self.next_job
+        if waiting == 0 and _next_pow2(busy) < self.size:
+            self.size = _next_pow2(busy)
+            for lane in self.lanes:
+                keep = np.argsort(lane.job < 0, kind="stable")[:self.size]
                 with lane.placed():
                     lane.slots = _take(lane.slots, tf.constant(keep))
                 lane.job = lane.job[keep]
-        if waiting:
-            floor = size - min(refill, waiting)  # return as soon as jobs can take free slots
-        elif strategy is None and size > 1:
-            floor = size // 2  # return when the batch can shrink
-        else:
-            floor = 0  # replicas would wait for each other: keep stepping
-        if on_iterate is not None:
-            for lane in lanes:
-                occupied = np.flatnonzero(lane.job >= 0)
-                picked = _take({"taken": lane.slots["taken"], "x": lane.slots["state"]["x"]},
-                               tf.constant(occupied))
-                on_iterate(lane.job[occupied], picked["taken"].numpy(), picked["x"].numpy())
-        blocks = _run_blocks(program, strategy, lanes, stop, iters, tf.constant(floor))
-        visits += 1
-        done_here = evaluated_here = 0
+        if waiting:  # return as soon as jobs can take free slots
+            return self.size - min(self.refill_at, waiting)
+        if self.strategy is None and self.size > 1:
+            return self.size // 2  # return when the batch can shrink
+        return 0  # replicas would wait for each other: keep stepping
+
+    def show_iterates(self, on_iterate) -> None:
+        for lane in self.lanes:
+            occupied = np.flatnonzero(lane.job >= 0)
+            picked = _take({"taken": lane.slots["taken"], "x": lane.slots["state"]["x"]},
+                           tf.constant(occupied))
+            on_iterate(lane.job[occupied], picked["taken"].numpy(), picked["x"].numpy())
+
+    def harvest(self, blocks: list[Block]) -> tuple[int, np.ndarray]:
+        """Keep each lane's new slots and copy back the rows of the jobs that finished; the
+        rows the device evaluated in this visit, and the finished jobs."""
+        self.visits += 1
+        evaluated = 0
         finished: list[np.ndarray] = []
-        for lane, block in zip(lanes, blocks, strict=True):
+        for lane, block in zip(self.lanes, blocks, strict=True):
             lane.slots = {"state": block.state, "consts": lane.slots["consts"],
                           "taken": block.taken, "active": block.active}
-            evaluated_here += int(block.evaluated)
-            slot_steps += int(block.slot_steps)
+            evaluated += int(block.evaluated)
+            self.slot_steps += int(block.slot_steps)
             fin = np.flatnonzero(block.finished.numpy())
-            if fin.size == 0:
-                continue
-            jobs = lane.job[fin]
-            got = {"state": block.state, "extras": block.extras, "success": block.success,
-                   "taken": block.taken}
-            if fin.size < len(lane.job):  # else every slot finished: no rows to pick
-                with lane.placed():
-                    got = _take(got, tf.constant(fin))
-            for k, v in got["state"].items():
-                out_state[k][jobs] = v.numpy()
-            for k, v in got["extras"].items():
-                v = v.numpy()
-                if k not in out_extras:
-                    out_extras[k] = np.zeros((n, *v.shape[1:]), v.dtype)
-                out_extras[k][jobs] = v
-            out_success[jobs] = got["success"].numpy()
-            out_steps[jobs] = got["taken"].numpy()
-            lane.job[fin] = -1
-            done_here += fin.size
-            finished.append(jobs)
-        evaluations += evaluated_here
-        if on_finished is not None and finished:
-            on_finished(*_rows_of(np.concatenate(finished), out_state, out_extras,
-                                  out_success, out_steps))
-        if on_progress is not None:
-            on_progress(evaluated_here, done_here)
-    return PoolResult(out_state, out_extras, out_success, out_steps, evaluations,
-                      evaluations * program.grads_per_step,
-                      evaluations * program.queries_per_step, slot_steps, visits)
+            if fin.size:
+                finished.append(self._keep_finished(lane, block, fin))
+        self.evaluations += evaluated
+        return evaluated, np.concatenate(finished) if finished else np.zeros(0, np.int64)
 
+    def _keep_finished(self, lane: _Lane, block: Block, fin: np.ndarray) -> np.ndarray:
+        jobs = lane.job[fin]
+        got = {"state": block.state, "extras": block.extras, "success": block.success,
+               "taken": block.taken}
+        if fin.size < len(lane.job):  # else every slot finished: no rows to pick
+            with lane.placed():
+                got = _take(got, tf.constant(fin))
+        for k, v in got["state"].items():
+            self.state[k][jobs] = v.numpy()
+        for k, v in got["extras"].items():
+            v = v.numpy()
+            if k not in self.extras:
+                self.extras[k] = np.zeros((self.n, *v.shape[1:]), v.dtype)
+            self.extras[k][jobs] = v
+        self.success[jobs] = got["success"].numpy()
+        self.steps[jobs] = got["taken"].numpy()
+        lane.job[fin] = -1
+        return jobs
 
-def _rows_of(jobs: np.ndarray, state: dict[str, np.ndarray], extras: dict[str, np.ndarray],
-             success: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, PoolResult]:
-    """The finished ``jobs`` (sorted) and their rows as a ``PoolResult`` of their own."""
-    jobs = np.sort(jobs)
-    return jobs, PoolResult({k: v[jobs] for k, v in state.items()},
-                            {k: v[jobs] for k, v in extras.items()}, success[jobs],
-                            steps[jobs], 0, 0, 0)
+    def rows_of(self, jobs: np.ndarray) -> tuple[np.ndarray, PoolResult]:
+        """The finished ``jobs`` (sorted) and their rows as a ``PoolResult`` of their own."""
+        jobs = np.sort(jobs)
+        return jobs, PoolResult({k: v[jobs] for k, v in self.state.items()},
+                                {k: v[jobs] for k, v in self.extras.items()},
+                                self.success[jobs], self.steps[jobs], 0, 0, 0)
+
+    def result(self) -> PoolResult:
+        grads, queries = self.program.grads_per_step, self.program.queries_per_step
+        return PoolResult(self.state, self.extras, self.success, self.steps, self.evaluations,
+                          self.evaluations * grads, self.evaluations * queries,
+                          self.slot_steps, self.visits)
 
 
 def _run_blocks(program: Program, strategy: tf.distribute.Strategy | None, lanes: list[_Lane],

@@ -1,5 +1,8 @@
 """Output formats behind one interface (``Format``), chosen by name. Adding a format is a new
-module with a ``Format`` subclass plus one line in ``FORMATS``."""
+module with a ``Format`` subclass plus one line in ``FORMATS``.
+
+May import the ground floor, ``audit.results`` and ``audit.report`` (the HTML format renders
+the report); never an attack, the engine or the pipeline."""
 
 from __future__ import annotations
 

@@ -22,8 +22,8 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..formatting import ci, num, pct
+from ..report.headline import headline
 from .base import Format
-from .headline import headline
 
 # characters XML 1.0 cannot carry at all; file names on disk may hold them
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 
 from ..formatting import DASH, ci, counts, num, pct, short_sha
+from ..report.headline import headline
 from .base import Format
-from .headline import headline
 
 MAX_IMAGES = 10  # the summary lists the most fragile flipped images, not all of them
 # what can start markup in GitHub's Markdown: emphasis, links, code, HTML, tables, headings,
@@ -63,6 +63,47 @@ def _name(path: object) -> str:
     return text.replace("\\", "/").rsplit("/", 1)[-1] or text
 
 
+def _gate_line(head, s: dict) -> str:
+    if head.gate_passed is None:
+        return "**Gate:** not set (pass `--fail-above` to gate the job on the flip rate)"
+    if head.gate_passed:
+        within = (f"flip rate {pct(s.get('flip_rate'))} is within `--fail-above` "
+                  f"{pct(head.fail_above)}" if head.fail_above is not None else
+                  "the verdict is not inconclusive")
+        return f"**Gate:** \u2705 passed: {within}"
+    return f"**Gate:** \u274c failed: {md(head.gate_failure)}"
+
+
+def _per_class(per_class: dict) -> list[str]:
+    if not per_class:
+        return []
+    out = ["", "### Per class", "", _row("class", "attacked", "flipped", "flip rate", "went to"),
+           _row("---", "---:", "---:", "---:", "---")]
+    for cls, st in per_class.items():
+        st = st if isinstance(st, dict) else {}
+        went = ", ".join(f"{md(k)} ({md(v)})" for k, v in (st.get("transitions") or {}).items())
+        out.append(_row(md(cls), md(st.get("n_attacked")), md(st.get("n_flipped")),
+                        pct(st.get("flip_rate")), went or DASH))
+    return out
+
+
+def _fragile_table(fragile: list[dict]) -> list[str]:
+    if not fragile:
+        return []
+    shown = fragile[:MAX_IMAGES]
+    out = ["", f"<details><summary>Most fragile images ({len(shown)} of {len(fragile)} "
+           "flipped)</summary>", "",
+           _row("image", "label", "after attack", "confidence", "min \u03b5", "steps",
+                "PNG flips"),
+           _row("---", "---", "---", "---:", "---:", "---:", "---")]
+    for r in shown:
+        out.append(_row(md(_name(r.get("path"))), md(r.get("reference_label")),
+                        md(r.get("adv_pred")), pct(r.get("adv_conf")), md(r.get("min_eps")),
+                        md(r.get("steps_to_flip")),
+                        "yes" if r.get("deliverable_flipped") else "no"))
+    return out + ["", "</details>"]
+
+
 class MarkdownFormat(Format):
     name = "markdown"
     file_name = "summary.md"
@@ -77,17 +118,7 @@ class MarkdownFormat(Format):
         icon = _ICON.get(head.level, "\u26aa")
         out = [f"## {icon} advaudit: {md(head.title)} {DASH} {md(m.get('model'))}", ""]
         out += [f"> {md(head.note)}", ""] + [f"- {md(reason)}" for reason in head.reasons]
-        out.append("")
-        if head.gate_passed is None:
-            out.append("**Gate:** not set (pass `--fail-above` to gate the job on the flip "
-                       "rate)")
-        elif head.gate_passed:
-            within = (f"flip rate {pct(s.get('flip_rate'))} is within `--fail-above` "
-                      f"{pct(head.fail_above)}" if head.fail_above is not None else
-                      "the verdict is not inconclusive")
-            out.append(f"**Gate:** \u2705 passed: {within}")
-        else:
-            out.append(f"**Gate:** \u274c failed: {md(head.gate_failure)}")
+        out += ["", _gate_line(head, s)]
         eps = counts(budget.get("eps")) if budget.get("norm") != "l2" else budget.get("eps")
         out += ["", f"{md(str(m.get('attack') or '?').upper())}, {md(budget.get('norm'))} "
                 f"\u03b5 {md(eps)}, {md(budget.get('steps'))} steps, {md(m.get('loss'))} loss "
@@ -98,31 +129,8 @@ class MarkdownFormat(Format):
                 _row("Robust accuracy", pct(s.get("robust_accuracy")), ""),
                 _row("Clean accuracy", pct(s.get("clean_accuracy")), ""),
                 _row("Deliverable flip rate", pct(s.get("deliverable_flip_rate")), "")]
-        per_class = s.get("per_class") or {}
-        if per_class:
-            out += ["", "### Per class", "",
-                    _row("class", "attacked", "flipped", "flip rate", "went to"),
-                    _row("---", "---:", "---:", "---:", "---")]
-            for cls, st in per_class.items():
-                st = st if isinstance(st, dict) else {}
-                went = ", ".join(f"{md(k)} ({md(v)})"
-                                 for k, v in (st.get("transitions") or {}).items())
-                out.append(_row(md(cls), md(st.get("n_attacked")), md(st.get("n_flipped")),
-                                pct(st.get("flip_rate")), went or DASH))
-        fragile = _fragile(results.get("images") or [])
-        if fragile:
-            shown = fragile[:MAX_IMAGES]
-            out += ["", f"<details><summary>Most fragile images ({len(shown)} of "
-                    f"{len(fragile)} flipped)</summary>", "",
-                    _row("image", "label", "after attack", "confidence", "min \u03b5",
-                         "steps", "PNG flips"),
-                    _row("---", "---", "---", "---:", "---:", "---:", "---")]
-            for r in shown:
-                out.append(_row(md(_name(r.get("path"))), md(r.get("reference_label")),
-                                md(r.get("adv_pred")), pct(r.get("adv_conf")),
-                                md(r.get("min_eps")), md(r.get("steps_to_flip")),
-                                "yes" if r.get("deliverable_flipped") else "no"))
-            out += ["", "</details>"]
+        out += _per_class(s.get("per_class") or {})
+        out += _fragile_table(_fragile(results.get("images") or []))
         checks = [c for c in (results.get("trust") or {}).get("checks") or []
                   if isinstance(c, dict) and c.get("status") != "pass"]
         if checks:

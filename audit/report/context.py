@@ -215,14 +215,31 @@ def build_charts(results: dict, attacked: list[dict]) -> Charts:
              if isinstance(p, dict)]
     curve = [(x, y) for x, y in curve if x is not None and y is not None]
     eps = num(budget.get("eps"))
+    marker = eps if budget.get("norm") != "l2" else None
     if curve:
         c.curve = charts.line_chart(
             curve, x_title="budget eps (counts of 255, per pixel)", y_title="images flipped",
-            marker_x=eps if budget.get("norm") != "l2" else None,
-            marker_label=f"audit budget {counts(eps)}" if eps is not None else "",
-            width=470, height=250, label="flip rate against the per-pixel budget")
+            marker_x=marker, marker_label=f"audit budget {counts(eps)}" if eps is not None
+            else "", width=470, height=250, label="flip rate against the per-pixel budget")
+    _step_charts(c, manifest, hist, attacked, bool(curve))
+    c.channels = _channel_charts(hist.get("delta") or {})
+    c.psnr = charts.histogram([num(r.get("psnr")) for r in attacked], x_title="PSNR (dB)",
+                              css="accent", width=540, height=210,
+                              label="PSNR distribution")
+    c.ssim = charts.histogram([num(r.get("ssim")) for r in attacked], x_title="SSIM",
+                              css="accent", width=540, height=210,
+                              label="SSIM distribution")
+    c.scatter = _confidence_scatter(attacked, manifest)
+    if not curve:
+        c.trust_curve = _trust_curve(results.get("trust") or {}, marker)
+    return c
+
+
+def _step_charts(c: Charts, manifest: dict, hist: dict, attacked: list[dict],
+                 swept: bool) -> None:
+    """Images by minimal epsilon (a sweep) and by steps to flip (an iterative attack)."""
     cats, vals = _int_histogram(hist.get("min_eps"))
-    n_never = sum(1 for r in attacked if r.get("min_eps") is None) if curve else 0
+    n_never = sum(1 for r in attacked if r.get("min_eps") is None) if swept else 0
     if cats:
         max_eps = num((manifest.get("sweep") or {}).get("max_eps"))
         if n_never:
@@ -232,30 +249,32 @@ def build_charts(results: dict, attacked: list[dict]) -> Charts:
             y_title="images", css="accent", highlight=[cats[-1]] if n_never else [],
             width=300, height=250, label="images by minimal epsilon")
     cats, vals = _int_histogram(hist.get("steps_to_flip"))
-    if cats and (num(budget.get("steps")) or 2) > 1:  # one-step attacks: nothing to show
+    steps = num((manifest.get("budget") or {}).get("steps"))
+    if cats and (steps or 2) > 1:  # one-step attacks: nothing to show
         c.steps = charts.bar_chart(cats, vals, x_title="steps until the prediction flipped",
                                    y_title="images", css="accent",
-                                   width=300 if curve else 540, height=250,
+                                   width=300 if swept else 540, height=250,
                                    label="flipped images by steps to flip")
-    delta = hist.get("delta") or {}
+
+
+def _channel_charts(delta: dict) -> list:
+    out = []
     values = delta.get("values") or []
     for name, bins in (delta.get("channels") or {}).items():
         if not isinstance(bins, list) or len(bins) != len(values) or not values:
             continue
         total = sum(num(b) or 0 for b in bins) or 1
         shares = [(num(b) or 0) / total for b in bins]
-        c.channels.append((str(name), charts.bar_chart(
+        out.append((str(name), charts.bar_chart(
             [f"{v:+d}" if isinstance(v, int) and v else str(v) for v in values], shares,
             x_title="change (counts of 255)", y_title="share", y_fmt=charts.pct_fmt,
             tip_fmt=lambda s: f"{s * 100:.2f}%",
             css=CHANNEL_CSS.get(str(name), "accent"), width=340, height=190,
             label=f"{name} channel deltas")))
-    c.psnr = charts.histogram([num(r.get("psnr")) for r in attacked], x_title="PSNR (dB)",
-                              css="accent", width=540, height=210,
-                              label="PSNR distribution")
-    c.ssim = charts.histogram([num(r.get("ssim")) for r in attacked], x_title="SSIM",
-                              css="accent", width=540, height=210,
-                              label="SSIM distribution")
+    return out
+
+
+def _confidence_scatter(attacked: list[dict], manifest: dict):
     points = []
     for r in attacked:
         before = _reference_prob(r, "clean_probs", manifest)
@@ -264,23 +283,27 @@ def build_charts(results: dict, attacked: list[dict]) -> Charts:
             after = _reference_prob(r, "adv_probs", manifest)
         if before is not None and after is not None:
             points.append((before, after, "flipped" if r.get("flipped") else "held"))
-    if points:
-        c.scatter = charts.scatter_chart(
-            points, x_title="before: confidence in the true class",
-            y_title="after the attack", width=540, height=330,
-            label="confidence before and after the attack")
-    for check in (results.get("trust") or {}).get("checks") or []:
+    if not points:
+        return None
+    return charts.scatter_chart(points, x_title="before: confidence in the true class",
+                                y_title="after the attack", width=540, height=330,
+                                label="confidence before and after the attack")
+
+
+def _trust_curve(trust: dict, marker: float | None):
+    """The trust sample's flip rate against the budget, when the audit drew no sweep curve."""
+    chart = None
+    for check in trust.get("checks") or []:
         value = check.get("value") if isinstance(check, dict) else None
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             pts = [(num(v.get("eps")), num(v.get("flip_rate"))) for v in value]
             pts = [(x, y) for x, y in pts if x is not None and y is not None]
-            if pts and not curve:
-                c.trust_curve = charts.line_chart(
+            if pts:
+                chart = charts.line_chart(
                     [(0.0, 0.0), *pts], x_title="budget eps (counts of 255, per pixel)",
-                    y_title="sample flipped", width=540, height=250,
-                    marker_x=eps if budget.get("norm") != "l2" else None,
+                    y_title="sample flipped", width=540, height=250, marker_x=marker,
                     label="flip rate of the trust sample against the budget")
-    return c
+    return chart
 
 
 def _reference_prob(row: dict, key: str, manifest: dict) -> float | None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from ..compare import FLIPPED, Comparison, ImageChange
 from ..fileio import atomic_write_text
 from ..formatting import num
+from ..results.compare import FLIPPED, Comparison, ImageChange
 from .context import basename
 from .images import CardImages, amplification, card_images
 from .render import STYLESHEET, _environment, _source  # one Jinja environment per process

@@ -14,11 +14,13 @@ import functools
 import hashlib
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader
+from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from .. import verdict as verdicts
+from reports_templates import FOLDER
+
 from ..fileio import atomic_write_text
+from ..results import verdict as verdicts
 from ..results.schema import normalise
 from . import text
 from .context import basename, build_context
@@ -31,7 +33,7 @@ SCRIPT = "sort.js.j2"
 @functools.cache
 def _environment() -> Environment:
     """One environment per process: Jinja compiles each template once and caches it there."""
-    env = Environment(loader=PackageLoader("reports_templates", ""), autoescape=True,
+    env = Environment(loader=FileSystemLoader(FOLDER), autoescape=True,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update({
         "pct": text.pct,

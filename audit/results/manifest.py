@@ -40,7 +40,10 @@ def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, atta
                    budget, loss: str, target: str | None, early_stop: bool, seed: int,
                    sweep: dict | None, class_names: list[str], input_scale: float,
                    batch_size: int, shard: dict | None = None,
-                   stages: tuple[str, ...] | list[str] = ()) -> dict:
+                   traits: dict | None = None) -> dict:
+    """The manifest: what was audited, with what, by which tool; ``traits`` is what the attack
+    says of itself (``Attack.traits``), the only way the contract knows an attack."""
+    traits = dict(traits or {})
     return {
         "command_line": command_line,
         "model": model.name,
@@ -58,7 +61,8 @@ def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, atta
         "seed": seed,
         "attack": attack.name,
         "attack_about": attack.about,
-        "attack_stages": list(stages),
+        "attack_stages": list(traits.get("stages") or [attack.name]),
+        "attack_traits": traits,
         "constant_steps": attack.constant_steps,
         "loss": loss,
         "target": target,

@@ -23,15 +23,15 @@ from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 
-from ..attacks.auto import yardstick
 from ..errors import ResultsError
 from ..metrics import channel_names
 from ..paths import PNG_FOLDERS, audit_png, inside, same_path
-from ..verdict import record as record_verdict
 from .io import read_results
 from .journal import is_index, row_problem
 from .rows import delta_bound, min_eps_curve, row_histograms, run_summary
 from .schema import SCHEMA_VERSION
+from .verdict import record as record_verdict
+from .yardstick import cost_per_image
 
 SAME = ("model_sha256", "class_names", "input_scale", "attack", "budget", "loss", "target",
         "early_stop", "seed", "sweep")
@@ -275,8 +275,9 @@ def merge_results(folders: list[Path], out_dir: Path, *,
         attack_seconds=attack_seconds, evaluations=round(evaluations),
         sweep_grad_evals=_sweep_total(shards, "sweep_grad_evals_per_image") if sweep else None,
         sweep_queries=_sweep_total(shards, "sweep_queries_per_image") if sweep else None)
-    if first.get("attack") == "auto":
-        summary["autoattack_cost_per_image"] = yardstick(images, len(first["class_names"]))
+    reference = cost_per_image((first.get("attack_traits") or {}).get("yardstick"), images)
+    if reference is not None:
+        summary["autoattack_cost_per_image"] = reference
     bound = delta_bound(images)
     manifest = {**first, "shard": None,
                 "merged_from": [{"folder": str(f), "command_line": r["manifest"].get(

@@ -9,7 +9,7 @@ import pytest
 from audit.attacks import ATTACKS, Goal, RunSettings
 from audit.attacks.auto import ITERATIONS, QUERIES
 from audit.classifier import Classifier
-from audit.sweep import minimal_epsilon
+from audit.pipeline.sweep import minimal_epsilon
 
 MAX_EPS = 8
 

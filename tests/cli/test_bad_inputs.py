@@ -439,7 +439,7 @@ CASES = [
     Case("binary logit on softmax", audit(lambda c: c.tiny, "--binary-logit"), 2,
          "--binary-logit is for a model with one output", model_path("tiny")),
     Case("NaN outputs", audit(lambda c: c.nan, "--labels", "cat,dog"), 2,
-         "preflight failed (finite)", model_path("nan")),
+         "preflight failed: finite", model_path("nan")),
     # the Kaggle victim's cache
     Case("cache variable names a file", audit("kaggle-catdog"), 2, "is a file, not a folder",
          lambda c, out: f"ADVAUDIT_CACHE={c.cache_file}",

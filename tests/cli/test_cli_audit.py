@@ -222,7 +222,7 @@ def test_deliverable_flip_is_read_back_from_disk(tiny_model_file, photo_folder, 
                                                  monkeypatch):
     """When the saved PNG is not what the attack produced (lossy storage, say), the row must
     say the flip does not reproduce: the flag comes from the file, not from memory."""
-    from audit import runner
+    from audit.pipeline import runner
 
     real_save = runner.save_png
     swapped: list[str] = []

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 from support.models import write_photo_folder
 
-from audit import runner
 from audit.cli import main
+from audit.pipeline import runner
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--labels", "cat,dog", "--eps", "16", "--step", "4", "--steps", "10", "--no-report",

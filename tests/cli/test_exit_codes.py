@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from audit import api
 from audit.cli import main
+from audit.pipeline import api
 
 FAST = ["--eps", "16", "--step", "4", "--steps", "3", "--no-report", "--no-trust"]
 

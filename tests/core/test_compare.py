@@ -1,4 +1,4 @@
-"""audit.compare on synthetic audits: numbers equal the summary's, regressions follow the
+"""audit.results.compare on synthetic audits: numbers equal the summary's, regressions follow the
 tolerance, photos are matched across moved folders, changed images are named."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import math
 import pytest
 from support.synthetic import synthetic_results
 
-from audit.compare import FLIPPED, HELD, MISCLASSIFIED, compare, match_images
 from audit.errors import UsageError
 from audit.metrics import wilson_interval
 from audit.report.diff import render_compare_html
 from audit.results import summarise
+from audit.results.compare import FLIPPED, HELD, MISCLASSIFIED, compare, match_images
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from support.hostile import gray16_png, huge_png, rotated_jpeg
 
 from audit.errors import ImageError
 from audit.images import Skipped, list_image_files, load_photos, read_photo, read_pixels
-from audit.sources import FolderSource
+from audit.pipeline.sources import FolderSource
 
 
 def test_16_bit_grayscale_is_scaled_not_clipped_to_white(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from audit.errors import ResultsError, UsageError
-from audit.outdir import clear_earlier_audit, out_folder, prepare_out_dir
+from audit.pipeline.outdir import clear_earlier_audit, out_folder, prepare_out_dir
 
 
 def tree(folder: Path) -> set[str]:

@@ -11,7 +11,7 @@ from support.models import NoisyLogits, squeezed
 
 from audit.attacks import ATTACKS, Goal, RunSettings
 from audit.classifier import Classifier
-from audit.trust import never_falls, trust_checks
+from audit.pipeline.trust import never_falls, trust_checks
 
 NAMES = ["cat", "dog"]
 

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 from support.models import squeezed
 
+from audit.attacks import ATTACKS
 from audit.metrics import wilson_interval
-from audit.verdict import assess, gate, verdict
+from audit.results.verdict import assess, gate, verdict
 
 PASS = {"sample_size": 16, "checks": [
     {"name": "eps=0 changes nothing", "status": "pass", "detail": "ok"},
@@ -23,7 +24,8 @@ PASS = {"sample_size": 16, "checks": [
 def case(*, attack="auto", n=81, flipped=0, delivered=None, trust=PASS, found_by=None,
          partial=False):
     delivered = flipped if delivered is None else delivered
-    manifest = {"attack": attack, "budget": {"norm": "linf", "eps": 4.0}}
+    manifest = {"attack": attack, "budget": {"norm": "linf", "eps": 4.0},
+                "attack_traits": ATTACKS[attack].traits("linf", 2)}
     summary = {"n_attacked": n, "flip_rate": flipped / n if n else None,
                "deliverable_flip_rate": delivered / n if n else None,
                "flip_rate_ci95": wilson_interval(flipped, n), "partial": partial,
@@ -40,7 +42,10 @@ def case(*, attack="auto", n=81, flipped=0, delivered=None, trust=PASS, found_by
     ({"flipped": 2}, "robust", "every trust check passes"),
     ({"flipped": 2, "attack": "bim"}, "inconclusive", "not a strong configuration"),
     ({"flipped": 2, "trust": None}, "inconclusive", "did not run"),
-    ({"flipped": 2, "found_by": "square"}, "inconclusive", "Square attack flipped 2"),
+    ({"flipped": 2, "found_by": "square"}, "inconclusive",
+     "gradient-free stage (square) flipped 2"),
+    ({"flipped": 2, "attack": "square", "found_by": "square"}, "inconclusive",
+     "not a strong configuration"),
     ({"n": 12}, "inconclusive", "too few images"),
     ({"partial": True}, "inconclusive", "partial"),
     ({"n": 0}, "inconclusive", "no image was attacked"),
@@ -98,3 +103,18 @@ def test_a_masked_model_is_never_called_robust(tiny_model, photo_folder, tmp_pat
                                       "--attack", "bim", "--no-report",
                                       "--fail-on-inconclusive"])
     assert gated.exit_code == 1 and "inconclusive" in gated.output
+
+
+def test_results_that_do_not_record_the_attack_traits_are_never_robust():
+    """An older results.json names its attack but says nothing of what it can do."""
+    m, s, t, images = case(flipped=2)
+    del m["attack_traits"]
+    name, reasons = assess(m, s, t, images)
+    assert name == "inconclusive" and any("older advaudit" in r for r in reasons)
+
+
+def test_l2_auto_has_no_gradient_free_stage():
+    m, s, t, images = case(flipped=2)
+    m["attack_traits"] = ATTACKS["auto"].traits("l2", 2)
+    name, reasons = assess(m, s, t, images)
+    assert name == "inconclusive" and any("no gradient-free attack ran" in r for r in reasons)

@@ -14,7 +14,7 @@ from support.synthetic import synthetic_results
 
 from audit.cli import main
 from audit.formats import FORMATS
-from audit.verdict import gate
+from audit.results.verdict import gate
 
 SCHEMA = Path(__file__).resolve().parents[1] / "support" / "junit.xsd"
 # photos 0, 1, 2 and 4 of the synthetic audit flip (3 holds, 5 is misclassified)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from audit.bench import audit_cost
 from audit.cli import main
 from audit.images import load_photos
+from audit.pipeline.bench import audit_cost
 from victims.loading import load_victim, sha256_of
 from victims.registry import PACKAGE_WEIGHTS, SAMPLES_DIR
 

@@ -10,11 +10,12 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from . import engine
-from .attacks import ATTACKS, Goal, RunSettings
-from .attacks.auto import ITERATIONS, QUERIES, TARGETS, autoattack_cost
-from .classifier import Classifier
-from .losses import margin
+from .. import engine
+from ..attacks import ATTACKS, DEFAULT_ATTACK, PROBE, Goal, RunSettings
+from ..attacks.auto import full_budget
+from ..attacks.losses import margin
+from ..classifier import Classifier
+from ..results import yardstick
 from .sweep import minimal_epsilon
 
 
@@ -41,13 +42,12 @@ def raw_gradient_rate(clf: Classifier, x: np.ndarray, repeats: int, jit: bool = 
 def attack_rate(clf: Classifier, x: np.ndarray, steps: int, batch_size: int,
                 jit: bool = False, devices: engine.devices.DeviceSpec = None) -> float:
     """Image-steps/s of BIM through the engine's pool, early stop off (every image steps)."""
-    bim = ATTACKS["bim"]
     goal = Goal.of(np.zeros(len(x), np.int32))
     settings = RunSettings(batch_size=batch_size, early_stop=False, jit_compile=jit,
                            devices=devices)
-    bim.run(clf, x, goal, bim.budget(4, 1, 1), settings)  # warm-up trace
+    PROBE.run(clf, x, goal, PROBE.budget(4, 1, 1), settings)  # warm-up trace
     started = time.perf_counter()
-    result = bim.run(clf, x, goal, bim.budget(4, 1, steps), settings)
+    result = PROBE.run(clf, x, goal, PROBE.budget(4, 1, steps), settings)
     return result.total_grad_evals / (time.perf_counter() - started)
 
 
@@ -96,16 +96,17 @@ def audit_cost(clf: Classifier, x: np.ndarray, labels: np.ndarray, batch_size: i
     x, labels = x[keep], labels[keep]
     n = len(x)
     goal = Goal.of(labels)
-    auto = ATTACKS["auto"]
+    auto = ATTACKS[DEFAULT_ATTACK]
     budget = auto.budget(eps)
     settings = RunSettings(batch_size=batch_size)
     r = auto.run(clf, x, goal, budget, settings)
     c = len(clf.class_names)
-    full = ITERATIONS * (1 + min(TARGETS, c - 1)) + QUERIES
+    full = full_budget(c)
     _, grads, queries, _ = minimal_epsilon(clf, x, goal, attack=auto, budget=budget,
                                         max_eps=max_eps, settings=settings, found=r)
     spent = (r.total_grad_evals + r.total_queries) / max(n, 1)
-    aa = float(autoattack_cost(r.found_by, r.queries, c).mean()) if n else 0.0
+    recipe = auto.yardstick(c)
+    aa = float(yardstick.costs(recipe, r.found_by, r.queries).mean()) if n and recipe else 0.0
     sweep = (grads + queries) / max(n, 1)
     return {
         "images": int(n),

@@ -13,8 +13,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .attacks import ATTACKS, Attack, AttackResult, Budget, Goal, RunSettings
-from .classifier import Classifier
+from ..attacks import PROBE, Attack, AttackResult, Budget, Goal, RunSettings
+from ..classifier import Classifier
 from .planted import PlantedClassifier, plant
 
 UNIT_TEST_PASS = 0.9  # share of planted adversarials the attack must find
@@ -27,9 +27,8 @@ def kurakin_steps(eps: int) -> int:
 
 def _bim_on_sample(classifier: Classifier, x0: np.ndarray, goal: Goal, eps: float, steps: int,
                    settings: RunSettings) -> AttackResult:
-    bim = ATTACKS["bim"]
-    budget = bim.budget(eps, 4.0 if eps >= 16 else 1.0, steps)
-    return bim.run(classifier, x0, goal, budget, settings)
+    budget = PROBE.budget(eps, 4.0 if eps >= 16 else 1.0, steps)
+    return PROBE.run(classifier, x0, goal, budget, settings)
 
 
 def never_falls(rates: list[dict]) -> bool:
@@ -40,7 +39,8 @@ def never_falls(rates: list[dict]) -> bool:
 
 def attack_unit_test(classifier: Classifier, x: np.ndarray, goal: Goal, attack: Attack,
                      budget: Budget, settings: RunSettings) -> dict:
-    """Run the audit's own attack on the model with planted adversarials (``audit.planted``)
+    """Run the audit's own attack on the model with planted adversarials
+    (``audit.pipeline.planted``)
     and report the share it finds: near all means the attack is strong enough on this model."""
     reach = budget.eps if math.isfinite(budget.eps) else budget.step * budget.steps
     p = plant(classifier, x, eps=reach, norm=budget.norm, ids=goal.ids, seed=settings.seed,

@@ -19,18 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import results as contract
-from . import verdict as verdicts
-from .attacks import ATTACKS, Attack, AttackResult, Budget, Goal, RunSettings
-from .attacks.auto import stages_of, yardstick
-from .attacks.base import DEFAULT_QUERIES, grid_radius
-from .classifier import Classifier
-from .errors import ImageError, Interrupted, ResultsError, UsageError
-from .formats import FORMATS
-from .images import Photo, Skipped, load_png, save_png
-from .metrics import DeltaHistogram, image_quality, perturbation_norms
-from .paths import inside
-from .results.journal import JOURNAL_NAME, Journal, Recorded
+from .. import results as contract
+from ..attacks import ATTACKS, DEFAULT_ATTACK, Attack, AttackResult, Budget, Goal, RunSettings
+from ..attacks.base import DEFAULT_QUERIES, grid_radius
+from ..classifier import Classifier
+from ..errors import ImageError, Interrupted, ResultsError, UsageError
+from ..formats import FORMATS
+from ..images import Photo, Skipped, load_png, save_png
+from ..metrics import DeltaHistogram, image_quality, perturbation_norms
+from ..paths import inside
+from ..results import verdict as verdicts
+from ..results.journal import JOURNAL_NAME, Journal, Recorded
 from .sources import PhotoSource
 from .sweep import minimal_epsilon
 from .trust import trust_checks
@@ -44,7 +43,7 @@ TRUST_SAMPLE = 16
 class AuditConfig:
     """What to attack with and how; validated when the audit starts."""
 
-    attack: str = "auto"
+    attack: str = DEFAULT_ATTACK
     eps: float = 4.0
     step: float = 1.0
     steps: int | None = None  # None: the attack's default
@@ -318,9 +317,9 @@ def _trust(ctx: _Context, rows: list[dict]) -> dict | None:
                         budget=ctx.budget)
 
 
-def _assemble(ctx: _Context, rows: dict[int, dict], skipped: dict[int, dict],
-              costs: list[dict], *, manifest: dict, started: float, pending: int,
+def _assemble(ctx: _Context, done: Recorded, *, manifest: dict, started: float, pending: int,
               trust: bool) -> dict:
+    rows, skipped, costs = done.rows, done.skipped, done.costs
     images = [rows[i] for i in sorted(rows)]
     summary = contract.run_summary(
         images, ctx.classifier.class_names, n_skipped=len(skipped), pending=pending,
@@ -330,8 +329,10 @@ def _assemble(ctx: _Context, rows: dict[int, dict], skipped: dict[int, dict],
         sweep_grad_evals=sum(c.get("sweep_grad_evals", 0) for c in costs)
         if ctx.config.sweep else None,
         sweep_queries=sum(c.get("sweep_queries", 0) for c in costs) if ctx.config.sweep else None)
-    if ctx.attack.name == "auto":
-        summary["autoattack_cost_per_image"] = yardstick(images, len(ctx.classifier.class_names))
+    reference = contract.yardstick_cost((manifest.get("attack_traits") or {}).get("yardstick"),
+                                        images)
+    if reference is not None:
+        summary["autoattack_cost_per_image"] = reference
     results = {
         "schema_version": contract.SCHEMA_VERSION,
         "manifest": manifest,
@@ -371,6 +372,89 @@ class _HeldLog:
         self.released, self.held = True, []
 
 
+def _sweep_record(config: AuditConfig, attack: Attack, budget: Budget) -> dict | None:
+    if not config.sweep:
+        return None
+    if not math.isfinite(budget.eps):
+        raise UsageError(f"--sweep needs a bounded attack; --attack {attack.name} dictates an "
+                         "unbounded one")
+    staged = " (its gradient stages)" if len(attack.stages(budget.norm)) > 1 else ""
+    return {"max_eps": config.max_eps, "method": "downward from the audit's own flips, one "
+            f"count at a time, warm-started {attack.name}{staged}"}
+
+
+def _describe(ctx: _Context, source: PhotoSource, model: contract.ModelInfo,
+              command_line: str) -> tuple[dict, dict]:
+    """The manifest (what results.json says was audited) and the fingerprint a resumed audit
+    must match (the same model, attack, budget, seed and inputs)."""
+    clf, attack, budget, config = ctx.classifier, ctx.attack, ctx.budget, ctx.config
+    names = clf.class_names
+    loss = attack.effective_loss(ctx.settings)
+    early_stop = ctx.settings.early_stop and attack.early_stop
+    sweep = _sweep_record(config, attack, budget)
+    first, n = (source.indices[0], len(source.indices)) if source.indices else (None, 0)
+    manifest = contract.build_manifest(
+        model=model, command_line=command_line, images_dir=source.description, attack=attack,
+        budget=budget, loss=loss, target=config.target, early_stop=early_stop,
+        seed=config.seed, sweep=sweep, class_names=names, input_scale=clf.input_scale,
+        batch_size=config.batch_size, traits=attack.traits(budget.norm, len(names)),
+        shard={"index": source.shard_of[0] + 1, "count": source.shard_of[1],
+               "inputs": source.n_all, "first": first,
+               "end": source.indices[-1] + 1 if n else None} if source.shard_of else None)
+    fingerprint = {
+        "model": model.name, "model_sha256": model.sha256, "class_names": list(names),
+        "input_scale": clf.input_scale, "attack": attack.name,
+        "budget": contract.budget_record(budget), "loss": loss, "target": config.target,
+        "early_stop": early_stop, "seed": config.seed, "sweep": sweep,
+        "inputs": source.fingerprint(),
+        "indices": [first, source.indices[-1], n] if n else [],
+    }
+    return manifest, fingerprint
+
+
+def _read_chunk(source: PhotoSource, indices: list[int], ctx: _Context, journal: Journal,
+                skipped: dict[int, dict], skips: _HeldLog) -> list[tuple[int, Photo]]:
+    """The readable photos of one chunk; the others are journaled as skipped, with a reason."""
+    size, channels = ctx.classifier.input_size, ctx.classifier.channels
+    photos: list[tuple[int, Photo]] = []
+    for i in indices:
+        got = source.read(i, size, channels)
+        if isinstance(got, Skipped):
+            skipped[i] = {"index": i, **asdict(got)}
+            journal.skipped(skipped[i])
+            skips.say(f"skipped {got.path}: {got.reason}")
+        else:
+            photos.append((i, got))
+            skips.release()
+    return photos
+
+
+def _stream(ctx: _Context, source: PhotoSource, journal: Journal, done: Recorded,
+            progress: Progress | None, log: Log | None) -> None:
+    """Every photo the journal does not hold yet, chunk by chunk, into ``done``."""
+    rows, skipped, costs = done.rows, done.skipped, done.costs
+    todo = [i for i in source.indices if i not in rows and i not in skipped]
+    tick = progress("attacking", len(todo)) if progress and todo else None
+    skips = _HeldLog(log, release=bool(rows))
+    for lo in range(0, len(todo), ctx.config.chunk_size):
+        chunk = todo[lo:lo + ctx.config.chunk_size]
+        photos = _read_chunk(source, chunk, ctx, journal, skipped, skips)
+        attacked_before = sum(1 for r in rows.values() if r["attacked"])
+        if photos:
+            cost = _audit_chunk(ctx, photos, tick, journal, rows)
+            costs.append(cost)
+            journal.cost(cost)
+        if tick:  # the attack ticked its own photos; count the rest of the chunk here
+            tick(0, len(chunk) - (sum(1 for r in rows.values() if r["attacked"])
+                                  - attacked_before))
+        journal.flush()
+
+
+def _save(results: dict, out_dir: Path) -> None:
+    for name in ("json", "csv"):
+        FORMATS[name].write(results, out_dir=out_dir)
+
+
 def run_audit(
     classifier: Classifier,
     source: PhotoSource,
@@ -379,103 +463,49 @@ def run_audit(
     *,
     model: contract.ModelInfo,
     command_line: str,
+    budget: Budget | None = None,
     resume: bool = False,
     progress: Progress | None = None,
     log: Log | None = None,
 ) -> dict:
     """Attack every photo the model gets right (or whose label is unknown) and measure it all.
 
-    ``out_dir`` must have been prepared (``audit.outdir.prepare_out_dir``); with ``resume`` the
-    journal there is continued.
+    ``out_dir`` must have been prepared (``audit.pipeline.outdir.prepare_out_dir``); with
+    ``resume`` the journal there is continued. ``budget`` is ``config.budget()`` when the caller
+    built it already (the API does, to refuse a bad budget before loading a model).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    names = classifier.class_names
-    attack = config.attack_impl
-    budget = config.budget()
-    settings = config.settings()
-    ctx = _Context(classifier, attack, budget, settings, config, out_dir,
-                   config.target_index(names), DeltaHistogram(classifier.channels))
-    loss = attack.effective_loss(settings)
-    early_stop = settings.early_stop and attack.early_stop
-    if config.sweep and not math.isfinite(budget.eps):
-        raise UsageError(f"--sweep needs a bounded attack; --attack {attack.name} dictates an "
-                         "unbounded one")
-    sweep = {"max_eps": config.max_eps, "method": "downward from the audit's own flips, one "
-             f"count at a time, warm-started {attack.name}" + (" (its gradient stages)"
-                                                              if attack.name == "auto" else "")
-             } if config.sweep else None
-    manifest = contract.build_manifest(
-        model=model, command_line=command_line, images_dir=source.description, attack=attack,
-        budget=budget, loss=loss, target=config.target, early_stop=early_stop,
-        seed=config.seed, sweep=sweep, class_names=names, input_scale=classifier.input_scale,
-        batch_size=config.batch_size, stages=stages_of(attack, budget.norm),
-        shard={"index": source.shard_of[0] + 1, "count": source.shard_of[1],
-               "inputs": source.n_all, "first": source.indices[0] if source.indices else None,
-               "end": source.indices[-1] + 1 if source.indices else None}
-        if source.shard_of else None)
-    fingerprint = {
-        "model": model.name, "model_sha256": model.sha256, "class_names": list(names),
-        "input_scale": classifier.input_scale, "attack": attack.name,
-        "budget": contract.budget_record(budget), "loss": loss, "target": config.target,
-        "early_stop": early_stop, "seed": config.seed, "sweep": sweep,
-        "inputs": source.fingerprint(), "indices": [source.indices[0], source.indices[-1],
-                                                    len(source.indices)]
-        if source.indices else [],
-    }
+    ctx = _Context(classifier, config.attack_impl, budget or config.budget(),
+                   config.settings(), config, out_dir,
+                   config.target_index(classifier.class_names),
+                   DeltaHistogram(classifier.channels))
+    manifest, fingerprint = _describe(ctx, source, model, command_line)
     journal = Journal(out_dir / JOURNAL_NAME)
-    done: Recorded = journal.resume(fingerprint, indices=source.indices) if resume \
+    done = journal.resume(fingerprint, indices=source.indices) if resume \
         else journal.start(fingerprint)
-    rows, skipped, costs = done.rows, done.skipped, done.costs
-    if rows:
-        _rebuild_histogram(ctx, rows)
-    todo = [i for i in source.indices if i not in rows and i not in skipped]
-    tick = progress("attacking", len(todo)) if progress and todo else None
-    size, channels = classifier.input_size, classifier.channels
-    skips = _HeldLog(log, release=bool(rows))
+    if done.rows:
+        _rebuild_histogram(ctx, done.rows)
     try:
-        for lo in range(0, len(todo), config.chunk_size):
-            photos: list[tuple[int, Photo]] = []
-            for i in todo[lo:lo + config.chunk_size]:
-                got = source.read(i, size, channels)
-                if isinstance(got, Skipped):
-                    skipped[i] = {"index": i, **asdict(got)}
-                    journal.skipped(skipped[i])
-                    skips.say(f"skipped {got.path}: {got.reason}")
-                else:
-                    photos.append((i, got))
-                    skips.release()
-            attacked_before = sum(1 for r in rows.values() if r["attacked"])
-            if photos:
-                cost = _audit_chunk(ctx, photos, tick, journal, rows)
-                costs.append(cost)
-                journal.cost(cost)
-            if tick:  # the attack ticked its own photos; count the rest of the chunk here
-                attacked = sum(1 for r in rows.values() if r["attacked"]) - attacked_before
-                tick(0, len(todo[lo:lo + config.chunk_size]) - attacked)
-            journal.flush()
+        _stream(ctx, source, journal, done, progress, log)
     except KeyboardInterrupt:
         journal.close()
-        pending = len([i for i in source.indices if i not in rows and i not in skipped])
-        results = _assemble(ctx, rows, skipped, costs, manifest=manifest, started=started,
-                            pending=pending, trust=False)
-        for name in ("json", "csv"):
-            FORMATS[name].write(results, out_dir=out_dir)
-        raise Interrupted(f"interrupted: {len(rows)} of {len(source.indices)} photos done, "
+        pending = len([i for i in source.indices if i not in done.rows and i not in done.skipped])
+        _save(_assemble(ctx, done, manifest=manifest, started=started, pending=pending,
+                        trust=False), out_dir)
+        raise Interrupted(f"interrupted: {len(done.rows)} of {len(source.indices)} photos done, "
                           f"partial results in {out_dir / 'results.json'}; continue with the "
                           "same command and --resume") from None
     journal.close()
-    if not rows:
+    if not done.rows:
         journal.path.unlink()  # nothing was audited: leave no earlier audit behind
-        first = next(iter(skipped.values()), None)
-        raise ImageError(f"no readable photos in {source.description} ({len(skipped)} files "
-                         f"skipped" + (f", first: {first['path']}: {first['reason']}" if first
-                                       else "") + "); put JPEG/PNG photos there")
-    if log and not any(r["attacked"] for r in rows.values()):
+        first = next(iter(done.skipped.values()), None)
+        raise ImageError(f"no readable photos in {source.description} ({len(done.skipped)} "
+                         "files skipped" + (f", first: {first['path']}: {first['reason']}"
+                                            if first else "") + "); put JPEG/PNG photos there")
+    if log and not any(r["attacked"] for r in done.rows.values()):
         log("nothing to attack: every photo is misclassified already (or already the target "
             "class); the results record clean accuracy only")
-    results = _assemble(ctx, rows, skipped, costs, manifest=manifest, started=started,
-                        pending=0, trust=True)
-    for name in ("json", "csv"):
-        FORMATS[name].write(results, out_dir=out_dir)
+    results = _assemble(ctx, done, manifest=manifest, started=started, pending=0, trust=True)
+    _save(results, out_dir)
     return results

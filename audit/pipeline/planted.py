@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from .classifier import LOGITS, Classifier
+from ..classifier import LOGITS, Classifier, ProgramCache
 
 CORNERS = 4  # random corners of the ball tried per sample
 
@@ -34,7 +34,7 @@ class Plant:
 
 
 @dataclass(eq=False)
-class PlantedClassifier:
+class PlantedClassifier(ProgramCache):
     """Quacks like a ``Classifier`` for attacks: class 0 is the sample's side, class 1 the
     planted adversarial side."""
 

@@ -19,7 +19,7 @@ def _attack(m: dict, eps: str) -> str:
         text = f"{m['attack']} {b['norm']} eps={eps}"
         if len(stages) > 1:
             text += f" ({' -> '.join(stages)})"
-        if "square" in stages or m["attack"] == "square":
+        if (m.get("attack_traits") or {}).get("gradient_free_stages"):
             text += f" queries={b.get('queries')}"
     else:
         text = (f"{m['attack']} {b['norm']} eps={eps} step={b['step']:g} steps={b['steps']} "

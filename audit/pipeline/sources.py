@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import ImageError, UsageError
-from .images import Photo, Skipped, label_for, list_image_files, read_photo
+from ..errors import ImageError, UsageError
+from ..images import Photo, Skipped, label_for, list_image_files, read_photo
 
 
 class PhotoSource(ABC):

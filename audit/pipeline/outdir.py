@@ -14,8 +14,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from .errors import ResultsError, UsageError
-from .results.journal import JOURNAL_NAME
+from ..errors import ResultsError, UsageError
+from ..results.journal import JOURNAL_NAME
 
 FILES = ("results.json", JOURNAL_NAME, "results.csv", "report.html")
 PNG_FOLDERS = ("adversarial", "clean")

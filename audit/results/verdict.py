@@ -20,15 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .formatting import ci, counts, fixed, num, pct
-from .metrics import wilson_interval
+from ..formatting import ci, counts, fixed, num, pct
+from ..metrics import wilson_interval
 
 VERDICTS = ("not_robust", "robust", "inconclusive")
 LEVELS = {"not_robust": "red", "robust": "green", "inconclusive": "amber"}
 ROBUST_MAX_FLIP = 0.05  # a model holds at a budget when at most this share of images flips
 MAX_UPPER_BOUND = 0.10  # ... with the 95% upper bound on that share no higher than this
-STRONG_ATTACKS = ("auto",)  # configurations strong enough to call a model robust
-GRADIENT_FREE = ("square",)  # attacks that need no gradient: masking cannot hide from them
 
 
 def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
@@ -47,13 +45,20 @@ def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
     if rate is not None and rate > ROBUST_MAX_FLIP:
         return "not_robust", [f"{pct(rate)} of the {n} attacked images flip (more than "
                               f"{ROBUST_MAX_FLIP:.0%}), each flip reproduced from its saved PNG"]
+    traits = manifest.get("attack_traits")
+    traits = traits if isinstance(traits, dict) else {}
+    free = [str(s) for s in traits.get("gradient_free_stages") or []]
     doubts = []
-    if attack not in STRONG_ATTACKS:
+    if not traits:
+        doubts.append(f"the results do not say what the attack ({attack}) is capable of (written "
+                      "by an older advaudit), so its strength is unknown; audit again")
+    elif not traits.get("strong"):
         doubts.append(f"the attack ({attack}) is not a strong configuration: a model that holds "
-                      "against it may still fall to a stronger one; run --attack auto")
-    elif not set(manifest.get("attack_stages") or GRADIENT_FREE) & set(GRADIENT_FREE):
-        doubts.append("no gradient-free attack ran (Square exists for L-inf only), so gradient "
-                      "masking would go unnoticed")
+                      "against it may still fall to a stronger one; run the default attack "
+                      "(omit --attack)")
+    elif not free:
+        doubts.append("no gradient-free attack ran (the cascade's gradient-free stage exists "
+                      "for L-inf only), so gradient masking would go unnoticed")
     if trust is None:
         doubts.append("the trust checks did not run (--no-trust), so gradient masking was not "
                       "looked for")
@@ -62,10 +67,10 @@ def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
             if check.get("status") != "pass":
                 doubts.append(f"trust check '{check.get('name')}' warns: {check.get('detail')}")
     missed = [r for r in images if r.get("attacked") and r.get("flipped")
-              and r.get("found_by") in GRADIENT_FREE]
+              and r.get("found_by") in free and traits.get("uses_gradient")]
     if missed:
-        doubts.append(f"the gradient-free Square attack flipped {len(missed)} images the "
-                      "gradient attacks missed: the gradients are masked or misleading, so "
+        doubts.append(f"the gradient-free stage ({', '.join(free)}) flipped {len(missed)} images "
+                      "the gradient attacks missed: the gradients are masked or misleading, so "
                       "more images may fall to a stronger gradient-free attack")
     in_memory = num(summary.get("flip_rate"))
     if rate is not None and in_memory is not None and in_memory > rate:

@@ -22,9 +22,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from .attacks import Attack, AttackResult, Budget, Goal, RunSettings
-from .attacks.auto import Auto
-from .classifier import Classifier
+from ..attacks import Attack, AttackResult, Budget, Goal, RunSettings
+from ..attacks.auto import Auto
+from ..classifier import Classifier
 
 
 def _probe(attack: Attack, classifier: Classifier, x0: np.ndarray, goal: Goal, budget: Budget,

@@ -21,18 +21,18 @@ import keras
 import numpy as np
 from markupsafe import Markup, escape
 
-from . import engine
-from .classifier import Classifier, select_output
-from .errors import ModelError, UsageError
-from .formats import FORMATS
-from .formatting import ci, counts, pct
-from .lock import hold_folder
+from .. import engine
+from ..classifier import Classifier, select_output
+from ..errors import ModelError, UsageError
+from ..formats import FORMATS
+from ..formatting import ci, counts, pct
+from ..lock import hold_folder
+from ..results import ModelInfo
+from ..results.journal import JOURNAL_NAME
+from ..results.verdict import Verdict, verdict
 from .outdir import clear_earlier_audit, out_folder, prepare_out_dir
-from .results import ModelInfo
-from .results.journal import JOURNAL_NAME
 from .runner import AuditConfig, Log, Progress, run_audit
 from .sources import ArraySource, FileListSource, FolderSource, PhotoSource
-from .verdict import Verdict, verdict
 
 __all__ = ["AuditConfig", "AuditResults", "run"]
 
@@ -256,49 +256,62 @@ def run(
     with several outputs; ``binary_logit`` vouches that a single linear output is the logit of
     a binary classifier.
     """
-    if config is None:
-        unknown = sorted(set(options) - set(AuditConfig.__dataclass_fields__))
-        if unknown:
-            raise UsageError(f"unknown option(s) {', '.join(unknown)}")
-        config = AuditConfig(**options)
-    elif options:
-        raise UsageError("pass either config or options, not both")
-    config.budget()  # a bad budget fails before any model is loaded
+    config = _config(config, options)
+    budget = config.budget()  # a bad budget fails before any model is loaded
     out_dir = out_folder(out) if out is not None else Path(tempfile.mkdtemp(prefix="advaudit-"))
-    created = not out_dir.exists()
-    with _removed_if_left_empty(out_dir, created), contextlib.ExitStack() as held:
+    with _removed_if_left_empty(out_dir, created=not out_dir.exists()), \
+            contextlib.ExitStack() as held:
         hold_folder(held, out_dir, command=command_line or "audit.run", log=log)
         prepare_out_dir(out_dir, overwrite=overwrite, resume=resume, clear=False)
         resume = resume and (out_dir / JOURNAL_NAME).is_file()
-        with engine.devices.scope(config.devices):  # weights on every device of --devices
-            clf, info = _classifier(model, class_names=class_names, input_scale=input_scale,
-                                    weights=weights, unsafe_load=unsafe_load, output=output,
-                                    binary_logit=binary_logit)
-        from victims.preflight import preflight
-
-        findings = preflight(clf, bool(class_names), config.seed)
-        for f in findings:
-            if log and f["status"] != "ok":
-                log(f"preflight {f['check']}: {f['status']}: {f['detail']}")
-        if any(f["status"] == "fail" for f in findings):
-            failed = ", ".join(f["check"] for f in findings if f["status"] == "fail")
-            raise ModelError(f"{info.path}: preflight failed ({failed}); see the lines above")
+        clf, info = _checked_model(model, config, log, class_names=class_names,
+                                   input_scale=input_scale, weights=weights, output=output,
+                                   unsafe_load=unsafe_load, binary_logit=binary_logit)
         config.target_index(clf.class_names)
         source = _source(images, labels, clf.class_names, out_dir)
         if shard is not None:
             source.shard(*shard)
-        info = ModelInfo(info.name, info.path, info.sha256, findings, info.source)
         if overwrite:  # only now: a refused model or input leaves the earlier audit intact
             clear_earlier_audit(out_dir)
-        results = run_audit(clf, source, config, out_dir, model=info,
+        results = run_audit(clf, source, config, out_dir, model=info, budget=budget,
                             command_line=command_line or f"audit.run({info.name!r})",
                             resume=resume, progress=progress, log=log)
-        if log and scale_warning(results):
-            log(scale_warning(results))
+        if log and (warning := scale_warning(results)):
+            log(warning)
         audit = AuditResults(results, out_dir)
         if report:  # still holding the folder: the report is one of its artifacts
             _write_report(audit, max_cards, log)
     return audit
+
+
+def _config(config: AuditConfig | None, options: dict[str, Any]) -> AuditConfig:
+    if config is None:
+        unknown = sorted(set(options) - set(AuditConfig.__dataclass_fields__))
+        if unknown:
+            raise UsageError(f"unknown option(s) {', '.join(unknown)}")
+        return AuditConfig(**options)
+    if options:
+        raise UsageError("pass either config or options, not both")
+    return config
+
+
+def _checked_model(model, config: AuditConfig, log: Log | None, **how: Any
+                   ) -> tuple[Classifier, ModelInfo]:
+    """The model loaded (on every device of ``devices``) and through the preflight, whose
+    findings go to ``log`` and into the manifest; a failed check is a one-line error."""
+    with engine.devices.scope(config.devices):  # weights on every device of --devices
+        clf, info = _classifier(model, **how)
+    from victims.preflight import preflight
+
+    findings = preflight(clf, bool(how.get("class_names")), config.seed)
+    for f in findings:
+        if log and f["status"] != "ok":
+            log(f"preflight {f['check']}: {f['status']}: {f['detail']}")
+    failed = [f for f in findings if f["status"] == "fail"]
+    if failed:
+        raise ModelError(f"{info.path}: preflight failed: " + "; ".join(
+            f"{f['check']}: {f['detail']}" for f in failed))
+    return clf, ModelInfo(info.name, info.path, info.sha256, findings, info.source)
 
 
 def _write_report(audit: AuditResults, max_cards: int, log: Log | None) -> None:

@@ -1,8 +1,8 @@
 """What a CI format puts first: the verdict, its reasons and the gate's outcome.
 
 The verdict is the one the results record (``summary.verdict`` with its reasons; assessed from
-the results for a file written before that field existed), through ``audit.verdict`` like the
-report and the console. The gate is the function the audit's exit code uses, so the overall
+the results for a file written before that field existed), through ``audit.results.verdict``
+like the report and the console. The gate is the function the audit's exit code uses, so the overall
 JUnit case or the Markdown gate line never disagrees with the exit status.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..verdict import gate, verdict
+from ..results.verdict import gate, verdict
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .errors import UsageError
-from .formatting import num
-from .metrics import wilson_interval
-from .results import read_results
+from ..errors import UsageError
+from ..formatting import num
+from ..metrics import wilson_interval
+from . import read_results
 
 HELD, FLIPPED, MISCLASSIFIED, NOT_ATTACKED = "held", "flipped", "misclassified", "not attacked"
 _EPS = 1e-12  # float noise when a change equals the tolerance
