@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from audit import losses
+from audit.attacks import losses
 from audit.attacks import ATTACKS, Goal, RunSettings
 from audit.attacks.auto import stages
 from audit.classifier import Classifier

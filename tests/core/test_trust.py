@@ -82,7 +82,7 @@ def test_a_flip_rate_that_falls_with_the_budget_is_caught():
 
 def test_the_budget_check_reports_a_falling_rate(monkeypatch, tiny_model, tiny_data):
     """Wiring: when the re-attacks flip fewer images at a larger budget, the check warns."""
-    from audit import trust
+    from audit.pipeline import trust
 
     real = trust._bim_on_sample
 
