@@ -25,7 +25,8 @@ import numpy as np
 
 from ..classifier import Classifier
 from .apgd import APGD, APGDTargeted
-from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal, RunSettings
+from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal, RunSettings, Stage
+from .cascade import Standing, run_stage
 from .square import Square
 
 ITERATIONS = 100
@@ -80,6 +81,12 @@ class Auto(Attack):
             out.append(("square", Square(), None))
         return out
 
+    def plan(self, budget: Budget) -> list[Stage]:
+        """Each stage under its own budget: APGD's iterations, Square's queries (its steps)."""
+        return [Stage(name, attack, loss, attack.budget(budget.eps, 1.0, ITERATIONS,
+                                                        budget.norm, budget.queries))
+                for name, attack, loss in self.stage_attacks(budget.norm)]
+
     def run(self, classifier: Classifier, x0, goal: Goal, budget: Budget,
             settings: RunSettings = DEFAULT_RUN, *, x_start=None,
             square_only_where_masked: bool = False) -> AttackResult:
@@ -87,87 +94,22 @@ class Auto(Attack):
         whose gradient was zero or not finite: the sweep's probes below the audit's budget use
         that, so a masked model's curve is searched by what can flip it, while an ordinary
         model's images are not charged a thousand queries at the budget they hold at."""
-        x0 = np.asarray(x0, np.float32)
-        n = len(x0)
-        out = _nothing_yet(x0, len(classifier.class_names))
+        standing = Standing.start(x0, goal, len(classifier.class_names))
         tick = settings.on_progress
-        quiet = replace(settings, on_progress=(lambda e, f: tick(e, 0)) if tick else None)
-        seen = np.zeros(n, bool)
-        plan = self.stage_attacks(budget.norm)
-        settled = settings.on_settled
-        reported = np.zeros(n, bool)
-        for number, (stage, attack, loss) in enumerate(plan, 1):
-            idx = np.flatnonzero(~out.success)
-            if square_only_where_masked and not attack.uses_gradient:
-                idx = idx[out.grad_useless[idx]]
-            if attack.uses_gradient and seen.any():
-                # a gradient that was zero or not finite will not guide this stage either
-                idx = idx[~out.grad_useless[idx]]
-            if idx.size == 0:
-                continue
-            run_settings = replace(quiet, loss=loss) if loss else quiet
-            if settled is not None:
-                run_settings = replace(run_settings, on_settled=_passed_on(
-                    settled, idx, out, seen, reported, stage=stage, attack=attack,
-                    final=number == len(plan)))
-            start = None if x_start is None or seen.any() else np.asarray(x_start)[idx]
-            # each stage its own budget: APGD's iterations, Square's queries (its steps)
-            stage_budget = attack.budget(budget.eps, 1.0, ITERATIONS, budget.norm,
-                                         budget.queries)
-            r = attack.run(classifier, x0[idx], goal.take(idx), stage_budget, run_settings,
-                           x_start=start)
-            _fold(out, seen, idx, r, stage, attack.uses_gradient)
-            if tick:
+        quiet = replace(settings, on_progress=(lambda e, f: tick(e, 0)) if tick else None,
+                        on_settled=None)
+        reported = np.zeros(len(standing), bool)
+        plan = self.plan(budget)
+        for number, stage in enumerate(plan, 1):
+            r = run_stage(stage, classifier, standing, quiet, final=number == len(plan),
+                          reported=reported, on_settled=settings.on_settled, x_start=x_start,
+                          square_only_where_masked=square_only_where_masked)
+            if tick and r is not None:
                 tick(0, int(r.success.sum()))
+        out = standing.out
         if tick:
             tick(0, int((~out.success).sum()))
-        if settled is not None and not reported.all():
+        if settings.on_settled is not None and not reported.all():
             rest = np.flatnonzero(~reported)  # skipped the stages after their last one
-            settled(rest, out.take(rest))
+            settings.on_settled(rest, out.take(rest))
         return out
-
-
-def _nothing_yet(x0: np.ndarray, n_classes: int) -> AttackResult:
-    n = len(x0)
-    return AttackResult(
-        x=x0.copy(), success=np.zeros(n, bool), probs=np.zeros((n, n_classes), np.float32),
-        steps=np.zeros(n, np.int64), grad_evals=np.zeros(n, np.int64),
-        queries=np.zeros(n, np.int64), grad_useless=np.zeros(n, bool), found_by=[None] * n)
-
-
-def _fold(out: AttackResult, seen: np.ndarray, idx: np.ndarray, r: AttackResult, stage: str,
-          uses_gradient: bool) -> None:
-    """A stage's result on the images ``idx`` into the cascade's: its points, costs added."""
-    first = ~seen[idx]
-    out.grad_useless[idx[first & uses_gradient]] = r.grad_useless[first & uses_gradient]
-    seen[idx] = True
-    out.x[idx], out.probs[idx] = r.x, r.probs
-    out.success[idx] = r.success
-    out.steps[idx] += r.steps
-    out.grad_evals[idx] += r.grad_evals
-    out.queries[idx] += r.queries
-    for k, i in enumerate(idx):
-        if r.success[k]:
-            out.found_by[i] = stage
-
-
-def _passed_on(settled, idx: np.ndarray, out: AttackResult, seen: np.ndarray,
-               reported: np.ndarray, *, stage: str, attack: Attack, final: bool):
-    """A stage's ``on_settled`` as the cascade's: a flip is final at once, a survivor only in
-    the last stage; costs add those of the stages the image went through before."""
-
-    def report(rows: np.ndarray, r: AttackResult) -> None:
-        keep = r.success | final
-        rows, i = rows[keep], idx[rows[keep]]
-        if i.size == 0:
-            return
-        reported[i] = True
-        first = ~seen[i] & attack.uses_gradient
-        settled(i, AttackResult(
-            x=r.x[keep], success=r.success[keep], probs=r.probs[keep],
-            steps=out.steps[i] + r.steps[keep], grad_evals=out.grad_evals[i] + r.grad_evals[keep],
-            queries=out.queries[i] + r.queries[keep],
-            grad_useless=np.where(first, r.grad_useless[keep], out.grad_useless[i]),
-            found_by=[stage if s else None for s in r.success[keep]]))
-
-    return report

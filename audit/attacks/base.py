@@ -115,6 +115,17 @@ class RunSettings:
 DEFAULT_RUN = RunSettings()
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One attack of a plan (``Attack.plan``), under its own budget, with the loss it dictates
+    (or None: the user's)."""
+
+    name: str
+    attack: Attack
+    loss: str | None
+    budget: Budget
+
+
 @dataclass
 class AttackResult:
     """Per sample: the adversarial image (float32 counts on the uint8 grid), whether it meets the
@@ -159,6 +170,11 @@ class Attack(ABC):
     default_steps: ClassVar[int] = 10  # iterations when the user names none
     # strong enough, with every trust check passing, to support a "robust" verdict
     strong: ClassVar[bool] = False
+
+    def plan(self, budget: Budget) -> list[Stage]:
+        """The stages this attack runs, in order, each on the images the ones before left
+        standing (``audit.attacks.cascade``): one, the attack itself, unless it is a cascade."""
+        return [Stage(self.name, self, None, budget)]
 
     def stages(self, norm: str) -> list[str]:
         """The stages that run under ``norm``, in order, as ``found_by`` names them."""

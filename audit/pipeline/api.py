@@ -30,6 +30,7 @@ from ..lock import hold_folder
 from ..results import ModelInfo
 from ..results.journal import JOURNAL_NAME
 from ..results.verdict import Verdict, verdict
+from ..timing import span
 from .outdir import clear_earlier_audit, out_folder, prepare_out_dir
 from .runner import AuditConfig, Log, Progress, run_audit
 from .sources import ArraySource, FileListSource, FolderSource, PhotoSource
@@ -316,7 +317,8 @@ def _checked_model(model, config: AuditConfig, log: Log | None, **how: Any
 
 def _write_report(audit: AuditResults, max_cards: int, log: Log | None) -> None:
     try:
-        audit.report_path = audit.to_html(max_cards=max_cards)
+        with span("report"):
+            audit.report_path = audit.to_html(max_cards=max_cards)
     except Exception as exc:  # results.json is already safe on disk
         if log:
             log(f"report.html not written ({type(exc).__name__}: {exc}); results are in "

@@ -2,36 +2,37 @@
 
 Order matters for trust: clean predictions, the attack, then every adversarial image is written
 as PNG, read back from disk and classified again, so a claimed flip is one a user can reproduce
-from the file. Each finished photo is appended to the journal (``results.jsonl``) right after
-its PNGs, so a crash loses nothing done and ``--resume`` continues; memory holds one chunk of
-photos at a time, whatever the number of photos. ``results.json`` is written before anything
+from the file (``attacking``). Each finished photo is appended to the journal
+(``results.jsonl``) right after its PNGs, so a crash loses nothing done and ``--resume``
+continues; memory holds one chunk of photos and the attack's bounded queues of survivors,
+whatever the number of photos. ``results.json`` is written before anything
 optional (the report) can fail; Ctrl-C writes the photos done so far as a partial results.json.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import results as contract
-from ..attacks import ATTACKS, DEFAULT_ATTACK, Attack, AttackResult, Budget, Goal, RunSettings
+from ..attacks import ATTACKS, DEFAULT_ATTACK, Attack, Budget, Goal, RunSettings
 from ..attacks.base import DEFAULT_QUERIES, grid_radius
 from ..classifier import Classifier
 from ..errors import ImageError, Interrupted, ResultsError, UsageError
 from ..formats import FORMATS
-from ..images import Photo, Skipped, load_png, save_png
-from ..metrics import DeltaHistogram, image_quality, perturbation_norms
+from ..images import Photo, Skipped, load_png
+from ..metrics import DeltaHistogram
 from ..paths import inside
 from ..results import verdict as verdicts
 from ..results.journal import JOURNAL_NAME, Journal, Recorded
+from ..timing import span
+from .attacking import Attacking, AuditContext
 from .sources import PhotoSource
-from .sweep import minimal_epsilon
 from .trust import trust_checks
 
 Progress = Callable[[str, int], Callable[[int, int], None] | None]
@@ -106,11 +107,6 @@ class AuditConfig:
                            jit_compile=self.jit_compile, devices=self.devices)
 
 
-def png_name(index: int, photo: Photo) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", photo.path.stem)[:60] or "image"
-    return f"{index:04d}_{stem}.png"
-
-
 def _trust_budgets(config: AuditConfig, budget: Budget) -> list[float]:
     if config.sweep:
         return [1, 2, 4, config.max_eps]
@@ -136,147 +132,12 @@ def trust_sample(indices: list[int], seed: int, k: int = TRUST_SAMPLE) -> list[i
     return sorted(int(i) for i in idx[np.argsort(keys, kind="stable")[:k]])
 
 
-@dataclass
-class _Context:
-    classifier: Classifier
-    attack: Attack
-    budget: Budget
-    settings: RunSettings
-    config: AuditConfig
-    out_dir: Path
-    target_index: int
-    histogram: DeltaHistogram
+def _audit_chunk(attacking: Attacking, photos: list[tuple[int, Photo]]) -> None:
+    """One chunk through the attack (its first stage now; survivors may wait for later ones)."""
+    attacking.chunk(photos)
 
 
-@dataclass
-class _Chunk:
-    """One chunk's photos after the clean pass: what is attacked and toward what."""
-
-    photos: list[tuple[int, Photo]]
-    x0: np.ndarray
-    clean_probs: np.ndarray
-    clean_pred: np.ndarray
-    true_index: np.ndarray
-    reference: np.ndarray
-    idx: np.ndarray  # positions of the attacked photos in the chunk
-    goal: Goal
-
-    def base_row(self, j: int, names: list[str]) -> dict:
-        i, photo = self.photos[j]
-        return contract.clean_row(index=i, path=str(photo.path), true_label=photo.label,
-                                  reference_label=names[int(self.reference[j])],
-                                  clean_pred=names[int(self.clean_pred[j])],
-                                  clean_probs=self.clean_probs[j])
-
-
-def _clean_pass(ctx: _Context, photos: list[tuple[int, Photo]]) -> _Chunk:
-    """Classify the chunk; the photos it gets right (or has no label for) are attacked."""
-    names = ctx.classifier.class_names
-    index = np.array([i for i, _ in photos], np.int64)
-    x0 = np.stack([p.pixels for _, p in photos]).astype(np.float32)
-    clean_probs = ctx.classifier.predict(x0, ctx.config.batch_size)
-    clean_pred = clean_probs.argmax(axis=1)
-    true_index = np.array([names.index(p.label) if p.label in names else -1 for _, p in photos])
-    reference = np.where(true_index >= 0, true_index, clean_pred).astype(np.int32)
-    to_attack = (true_index < 0) | (clean_pred == true_index)
-    if ctx.target_index >= 0:
-        to_attack &= reference != ctx.target_index
-    idx = np.flatnonzero(to_attack)
-    return _Chunk(photos, x0, clean_probs, clean_pred, true_index, reference, idx,
-                  Goal.of(reference[idx], ctx.target_index, ids=index[idx]))
-
-
-class _Settle:
-    """Turns attacked photos whose outcome is final into rows, a group at a time, as the attack
-    reports them: PNGs written, re-read from disk and classified again (the deliverable check),
-    measured, then handed to ``record`` (the journal), so a kill loses only photos in flight."""
-
-    def __init__(self, ctx: _Context, chunk: _Chunk, record: Callable[[dict], None],
-                 flush: Callable[[], None]) -> None:
-        self.ctx, self.chunk, self.record, self.flush = ctx, chunk, record, flush
-        self.done = np.zeros(chunk.idx.size, bool)
-
-    def __call__(self, ks: np.ndarray, result: AttackResult,
-                 min_eps: np.ndarray | None = None) -> None:
-        ctx, chunk = self.ctx, self.chunk
-        clf, names = ctx.classifier, ctx.classifier.class_names
-        positions = chunk.idx[ks]
-        x0 = chunk.x0[positions]
-        files = [png_name(*chunk.photos[j]) for j in positions]
-        for k, j in enumerate(positions):
-            save_png(result.x[k].astype(np.uint8), ctx.out_dir / "adversarial" / files[k])
-            save_png(chunk.x0[j].astype(np.uint8), ctx.out_dir / "clean" / files[k])
-        reloaded = np.stack([load_png(ctx.out_dir / "adversarial" / f, x0.shape[-1])
-                             for f in files])
-        delivered_probs = clf.predict(reloaded.astype(np.float32), ctx.config.batch_size)
-        goal = chunk.goal.take(ks)
-        flipped = goal.met(result.probs.argmax(axis=1))
-        delivered = goal.met(delivered_probs.argmax(axis=1))
-        norms = perturbation_norms(x0, result.x)
-        quality = image_quality(x0, result.x, ctx.config.batch_size)
-        ctx.histogram.add(x0, result.x)
-        for k, j in enumerate(positions):
-            self.record(contract.attacked_row(
-                chunk.base_row(int(j), names), class_names=names,
-                reference=int(chunk.reference[j]), adv_probs=result.probs[k],
-                delivered_probs=delivered_probs[k], flipped=flipped[k],
-                delivered=delivered[k], steps=int(result.steps[k]), l0=norms["l0"][k],
-                l2=norms["l2"][k], linf=norms["linf"][k], psnr=quality["psnr"][k],
-                ssim=quality["ssim"][k],
-                min_eps=int(min_eps[k]) if min_eps is not None and min_eps[k] > 0 else None,
-                gradient_useless=bool(result.grad_useless[k]), file_name=files[k],
-                grad_evals=int(result.grad_evals[k]), queries=int(result.queries[k]),
-                found_by=result.found_by[k] if flipped[k] else None))
-        self.flush()  # one fsync a group: the journal holds them before the attack goes on
-        self.done[ks] = True
-
-    def rest(self, result: AttackResult, min_eps: np.ndarray | None = None) -> None:
-        """Every attacked photo the attack did not report as it went."""
-        ks = np.flatnonzero(~self.done)
-        if ks.size:
-            self(ks, result.take(ks), None if min_eps is None else min_eps[ks])
-
-
-def _audit_chunk(ctx: _Context, photos: list[tuple[int, Photo]], tick, journal: Journal,
-                 rows: dict[int, dict]) -> dict:
-    """Attack, re-check and measure one chunk of photos; each row goes into ``rows`` and the
-    journal as soon as it is final. Returns the chunk's cost."""
-
-    def record(row: dict) -> None:
-        rows[row["index"]] = row
-        journal.row(row)
-
-    names = ctx.classifier.class_names
-    chunk = _clean_pass(ctx, photos)
-    attacked = set(chunk.idx.tolist())
-    for j in range(len(photos)):
-        if j not in attacked:
-            misclassified = chunk.true_index[j] >= 0 and \
-                chunk.clean_pred[j] != chunk.true_index[j]
-            record(contract.not_attacked_row(
-                chunk.base_row(j, names),
-                "already misclassified" if misclassified else "already the target class"))
-    journal.flush()
-    settle = _Settle(ctx, chunk, record, journal.flush)
-    sweep = ctx.config.sweep and chunk.idx.size > 0  # rows wait for their minimal budget
-    started = time.perf_counter()
-    x_attacked = chunk.x0[chunk.idx]
-    result = ctx.attack.run(ctx.classifier, x_attacked, chunk.goal, ctx.budget,
-                            replace(ctx.settings, on_progress=tick,
-                                    on_settled=None if sweep else settle))
-    attack_seconds = time.perf_counter() - started
-    min_eps, sweep_grads, sweep_queries = None, 0, 0
-    if sweep:
-        min_eps, sweep_grads, sweep_queries, _ = minimal_epsilon(
-            ctx.classifier, x_attacked, chunk.goal, attack=ctx.attack, budget=ctx.budget,
-            max_eps=ctx.config.max_eps, settings=ctx.settings, found=result)
-    settle.rest(result, min_eps)
-    return {"photos": len(photos), "attack_seconds": round(attack_seconds, 3),
-            "evaluations": result.total_grad_evals + result.total_queries,
-            "sweep_grad_evals": int(sweep_grads), "sweep_queries": int(sweep_queries)}
-
-
-def _rebuild_histogram(ctx: _Context, rows: dict[int, dict]) -> None:
+def _rebuild_histogram(ctx: AuditContext, rows: dict[int, dict]) -> None:
     """Delta counts of photos a resumed audit did not attack itself, from their PNG pairs.
 
     The journal gave the paths (checked there); each pair must still be readable PNGs of the
@@ -299,7 +160,7 @@ def _rebuild_histogram(ctx: _Context, rows: dict[int, dict]) -> None:
             ctx.histogram.add(clean[None], adv[None])
 
 
-def _trust(ctx: _Context, rows: list[dict]) -> dict | None:
+def _trust(ctx: AuditContext, rows: list[dict]) -> dict | None:
     attacked = {r["index"]: r for r in rows if r["attacked"]}
     if not ctx.config.trust or not attacked:
         return None
@@ -312,12 +173,13 @@ def _trust(ctx: _Context, rows: list[dict]) -> dict | None:
     goal = Goal.of([names.index(attacked[i]["reference_label"]) for i in pick],
                    ctx.target_index, ids=np.array(pick))
     useless = np.array([bool(r.get("gradient_useless")) for r in attacked.values()])
-    return trust_checks(ctx.classifier, x, goal, _trust_budgets(ctx.config, ctx.budget),
-                        ctx.settings, useless, sample=len(pick), attack=ctx.attack,
-                        budget=ctx.budget)
+    with span("trust checks", len(pick)):
+        return trust_checks(ctx.classifier, x, goal, _trust_budgets(ctx.config, ctx.budget),
+                            ctx.settings, useless, sample=len(pick), attack=ctx.attack,
+                            budget=ctx.budget)
 
 
-def _assemble(ctx: _Context, done: Recorded, *, manifest: dict, started: float, pending: int,
+def _assemble(ctx: AuditContext, done: Recorded, *, manifest: dict, started: float, pending: int,
               trust: bool) -> dict:
     rows, skipped, costs = done.rows, done.skipped, done.costs
     images = [rows[i] for i in sorted(rows)]
@@ -383,7 +245,7 @@ def _sweep_record(config: AuditConfig, attack: Attack, budget: Budget) -> dict |
             f"count at a time, warm-started {attack.name}{staged}"}
 
 
-def _describe(ctx: _Context, source: PhotoSource, model: contract.ModelInfo,
+def _describe(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
               command_line: str) -> tuple[dict, dict]:
     """The manifest (what results.json says was audited) and the fingerprint a resumed audit
     must match (the same model, attack, budget, seed and inputs)."""
@@ -412,7 +274,7 @@ def _describe(ctx: _Context, source: PhotoSource, model: contract.ModelInfo,
     return manifest, fingerprint
 
 
-def _read_chunk(source: PhotoSource, indices: list[int], ctx: _Context, journal: Journal,
+def _read_chunk(source: PhotoSource, indices: list[int], ctx: AuditContext, journal: Journal,
                 skipped: dict[int, dict], skips: _HeldLog) -> list[tuple[int, Photo]]:
     """The readable photos of one chunk; the others are journaled as skipped, with a reason."""
     size, channels = ctx.classifier.input_size, ctx.classifier.channels
@@ -429,25 +291,36 @@ def _read_chunk(source: PhotoSource, indices: list[int], ctx: _Context, journal:
     return photos
 
 
-def _stream(ctx: _Context, source: PhotoSource, journal: Journal, done: Recorded,
+def _stream(ctx: AuditContext, source: PhotoSource, journal: Journal, done: Recorded,
             progress: Progress | None, log: Log | None) -> None:
     """Every photo the journal does not hold yet, chunk by chunk, into ``done``."""
     rows, skipped, costs = done.rows, done.skipped, done.costs
     todo = [i for i in source.indices if i not in rows and i not in skipped]
     tick = progress("attacking", len(todo)) if progress and todo else None
+
+    def record(row: dict) -> None:
+        rows[row["index"]] = row
+        journal.row(row)
+        if tick:
+            tick(0, 1)
+
+    def on_cost(entry: dict) -> None:
+        costs.append(entry)
+        journal.cost(entry)
+
+    attacking = Attacking(ctx, record=record, flush=journal.flush, on_cost=on_cost, tick=tick)
     skips = _HeldLog(log, release=bool(rows))
     for lo in range(0, len(todo), ctx.config.chunk_size):
         chunk = todo[lo:lo + ctx.config.chunk_size]
-        photos = _read_chunk(source, chunk, ctx, journal, skipped, skips)
-        attacked_before = sum(1 for r in rows.values() if r["attacked"])
+        with span("decode", len(chunk)):
+            photos = _read_chunk(source, chunk, ctx, journal, skipped, skips)
+        if tick:
+            tick(0, len(chunk) - len(photos))  # skipped photos are done too
         if photos:
-            cost = _audit_chunk(ctx, photos, tick, journal, rows)
-            costs.append(cost)
-            journal.cost(cost)
-        if tick:  # the attack ticked its own photos; count the rest of the chunk here
-            tick(0, len(chunk) - (sum(1 for r in rows.values() if r["attacked"])
-                                  - attacked_before))
+            _audit_chunk(attacking, photos)
         journal.flush()
+    attacking.finish()
+    journal.flush()
 
 
 def _save(results: dict, out_dir: Path) -> None:
@@ -476,7 +349,7 @@ def run_audit(
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    ctx = _Context(classifier, config.attack_impl, budget or config.budget(),
+    ctx = AuditContext(classifier, config.attack_impl, budget or config.budget(),
                    config.settings(), config, out_dir,
                    config.target_index(classifier.class_names),
                    DeltaHistogram(classifier.channels))

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from audit.attacks import losses
-from audit.attacks import ATTACKS, Goal, RunSettings
+from audit.attacks import ATTACKS, Goal, RunSettings, losses
 from audit.attacks.auto import stages
 from audit.classifier import Classifier
 from audit.errors import UsageError

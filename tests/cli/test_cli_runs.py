@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from support.models import write_photo_folder
 
 from audit.cli import main
-from audit.pipeline import runner
+from audit.pipeline import attacking, runner
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--labels", "cat,dog", "--eps", "16", "--step", "4", "--steps", "10", "--no-report",
@@ -99,15 +99,15 @@ def test_photos_finished_inside_an_unfinished_chunk_are_journaled(tiny_model_fil
     """One chunk of 20 photos, attacked 4 at a time: a kill after two groups have settled keeps
     those 8 photos (and the ones never attacked), not none of the chunk."""
     out = tmp_path / "killed-in-chunk"
-    real, groups = runner._Settle.__call__, []
+    real, groups = attacking.settle, []
 
-    def settle(self, *args, **kwargs):
+    def settle(*args, **kwargs):
         if len(groups) == 2:
             raise Killed()
         groups.append(1)
-        return real(self, *args, **kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner._Settle, "__call__", settle)
+    monkeypatch.setattr(attacking, "settle", settle)
     args = ["audit", str(tiny_model_file), "--images", str(photos), "--out", str(out), *FAST,
             "--chunk-size", "256", "--batch-size", "4", "--no-early-stop"]
     with pytest.raises(Killed):

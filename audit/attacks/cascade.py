@@ -1,0 +1,134 @@
+"""Stages run on the images still standing: the machinery of ``auto``, and of an audit that
+batches each stage's survivors across chunks.
+
+An attack is a plan of ``Stage`` s (a plain attack is one stage; ``auto`` is APGD-CE, APGD-T
+and Square). ``Standing`` holds images between stages — clean points, goals, and what the stages
+so far did to them — and can be split and joined, so a caller may gather one stage's survivors
+from many chunks into full batches for the next stage. ``run_stage`` runs one stage on a
+``Standing`` and folds its result in. Every random draw depends only on (seed, image id, stage),
+so how images are grouped never changes a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..classifier import Classifier
+from .base import Attack, AttackResult, Goal, RunSettings, Stage
+
+Settled = Callable[[np.ndarray, AttackResult], None]
+
+
+@dataclass
+class Standing:
+    """Images between stages: clean points, goals, the cascade's result so far, and whether a
+    stage has run on each yet."""
+
+    x0: np.ndarray
+    goal: Goal
+    out: AttackResult
+    seen: np.ndarray
+
+    @classmethod
+    def start(cls, x0: np.ndarray, goal: Goal, n_classes: int) -> Standing:
+        x0 = np.asarray(x0, np.float32)
+        n = len(x0)
+        out = AttackResult(
+            x=x0.copy(), success=np.zeros(n, bool), probs=np.zeros((n, n_classes), np.float32),
+            steps=np.zeros(n, np.int64), grad_evals=np.zeros(n, np.int64),
+            queries=np.zeros(n, np.int64), grad_useless=np.zeros(n, bool),
+            found_by=[None] * n)
+        return cls(x0, goal, out, np.zeros(n, bool))
+
+    def __len__(self) -> int:
+        return len(self.x0)
+
+    def take(self, rows: np.ndarray) -> Standing:
+        return Standing(self.x0[rows], self.goal.take(rows), self.out.take(rows), self.seen[rows])
+
+    @classmethod
+    def join(cls, parts: list[Standing]) -> Standing:
+        o = [p.out for p in parts]
+        goal = Goal(np.concatenate([p.goal.label for p in parts]),
+                    np.concatenate([p.goal.target for p in parts]),
+                    np.concatenate([p.goal.ids for p in parts]),
+                    {k: np.concatenate([p.goal.extra[k] for p in parts])
+                     for k in parts[0].goal.extra})
+        out = AttackResult(*(np.concatenate([getattr(r, f) for r in o]) for f in (
+            "x", "success", "probs", "steps", "grad_evals", "queries", "grad_useless")),
+            found_by=[f for r in o for f in r.found_by])
+        return cls(np.concatenate([p.x0 for p in parts]), goal, out,
+                   np.concatenate([p.seen for p in parts]))
+
+
+def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
+              settings: RunSettings, *, final: bool, reported: np.ndarray,
+              on_settled: Settled | None = None, x_start: np.ndarray | None = None,
+              square_only_where_masked: bool = False) -> AttackResult | None:
+    """Run ``stage`` on the images of ``standing`` it applies to (not flipped yet; a gradient
+    stage skips images whose gradient was already useless) and fold its result in.
+
+    Images whose outcome this stage makes final — its flips, and with ``final`` every image it
+    ran on — go to ``on_settled(rows, result)`` (rows of ``standing``) as soon as the stage knows
+    them, and are marked in ``reported``. Returns the stage's own result (None if it ran on no
+    image)."""
+    out, seen, attack = standing.out, standing.seen, stage.attack
+    idx = np.flatnonzero(~out.success)
+    if square_only_where_masked and not attack.uses_gradient:
+        idx = idx[out.grad_useless[idx]]
+    if attack.uses_gradient and seen.any():
+        # a gradient that was zero or not finite will not guide this stage either
+        idx = idx[~out.grad_useless[idx]]
+    if idx.size == 0:
+        return None
+    run_settings = replace(settings, loss=stage.loss) if stage.loss else settings
+    run_settings = replace(run_settings, on_settled=None if on_settled is None else _passed_on(
+        on_settled, idx, standing, reported, stage=stage.name, attack=attack, final=final))
+    start = None if x_start is None or seen.any() else np.asarray(x_start)[idx]
+    r = attack.run(classifier, standing.x0[idx], standing.goal.take(idx), stage.budget,
+                   run_settings, x_start=start)
+    _fold(standing, idx, r, stage.name, attack.uses_gradient)
+    return r
+
+
+def _fold(standing: Standing, idx: np.ndarray, r: AttackResult, stage: str,
+          uses_gradient: bool) -> None:
+    """A stage's result on the images ``idx`` into the cascade's: its points, costs added."""
+    out, seen = standing.out, standing.seen
+    first = ~seen[idx]
+    out.grad_useless[idx[first & uses_gradient]] = r.grad_useless[first & uses_gradient]
+    seen[idx] = True
+    out.x[idx], out.probs[idx] = r.x, r.probs
+    out.success[idx] = r.success
+    out.steps[idx] += r.steps
+    out.grad_evals[idx] += r.grad_evals
+    out.queries[idx] += r.queries
+    for k, i in enumerate(idx):
+        if r.success[k]:
+            out.found_by[i] = stage
+
+
+def _passed_on(settled: Settled, idx: np.ndarray, standing: Standing, reported: np.ndarray, *,
+               stage: str, attack: Attack, final: bool):
+    """A stage's ``on_settled`` as the cascade's: a flip is final at once, a survivor only in
+    the last stage; costs add those of the stages the image went through before."""
+    out, seen = standing.out, standing.seen
+
+    def report(rows: np.ndarray, r: AttackResult) -> None:
+        keep = r.success | final
+        rows, i = rows[keep], idx[rows[keep]]
+        if i.size == 0:
+            return
+        reported[i] = True
+        first = ~seen[i] & attack.uses_gradient
+        settled(i, AttackResult(
+            x=r.x[keep], success=r.success[keep], probs=r.probs[keep],
+            steps=out.steps[i] + r.steps[keep], grad_evals=out.grad_evals[i] + r.grad_evals[keep],
+            queries=out.queries[i] + r.queries[keep],
+            grad_useless=np.where(first, r.grad_useless[keep], out.grad_useless[i]),
+            found_by=[stage if s else None for s in r.success[keep]]))
+
+    return report

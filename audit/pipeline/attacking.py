@@ -1,0 +1,224 @@
+"""From chunks of photos to rows: the clean pass, the attack's stages, the PNG re-check.
+
+Photos arrive a chunk at a time (memory holds one chunk), but a cascade's later stages see only
+the few photos an earlier stage left standing: run per chunk, Square would work on three or four
+images where its batch holds 32. So each stage's survivors wait in a queue and the next stage
+runs once ``QUEUE_BATCHES`` batches of them are waiting, or when the input ends; the first stage
+runs on every chunk as it comes. A queued photo holds its clean and current points and its
+clean row (about 0.4 MB at 128x128x3), so the queues hold at most ``QUEUE_BATCHES`` x
+``--batch-size`` photos per stage (128 photos, ~50 MB, by default). Every random draw depends on
+(seed, photo index, stage) only, so how photos are grouped never changes a result.
+
+Each photo whose outcome is final — a flip, or the last stage done — becomes a row at once: its
+PNGs are written, read back from disk and classified again (``deliverable_flipped``), it is
+measured and handed to ``record`` (the journal), so a kill loses only the photos in flight.
+With ``--sweep`` a chunk's photos are attacked and swept together (the sweep starts from the
+attack's result), as before.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .. import results as contract
+from ..attacks import Attack, AttackResult, Budget, Goal, RunSettings
+from ..attacks.base import Stage
+from ..attacks.cascade import Standing, run_stage
+from ..classifier import Classifier
+from ..images import Photo, load_png, save_png
+from ..metrics import DeltaHistogram, image_quality, perturbation_norms
+from ..timing import span
+from .sweep import minimal_epsilon
+
+QUEUE_BATCHES = 4  # a later stage runs once this many batches of survivors wait
+
+Record = Callable[[dict], None]
+
+
+@dataclass
+class AuditContext:
+    """What every part of one audit shares: the model, the attack and its budget, settings."""
+
+    classifier: Classifier
+    attack: Attack
+    budget: Budget
+    settings: RunSettings
+    config: object  # runner.AuditConfig (sweep, max_eps, batch_size, ...)
+    out_dir: Path
+    target_index: int
+    histogram: DeltaHistogram
+
+
+def png_name(index: int, photo: Photo) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", photo.path.stem)[:60] or "image"
+    return f"{index:04d}_{stem}.png"
+
+
+@dataclass
+class Pending:
+    """An attacked photo between its clean pass and its row."""
+
+    index: int
+    base: dict  # its clean row (results.rows.clean_row)
+    reference: int
+    x0: np.ndarray  # float32 counts, HxWxC
+    file: str
+
+
+def clean_pass(ctx: AuditContext, photos: list[tuple[int, Photo]], record: Record
+               ) -> list[Pending]:
+    """Classify a chunk; rows for the photos not attacked (misclassified already, or already
+    the target class) are recorded, the others returned to be attacked."""
+    names = ctx.classifier.class_names
+    x0 = np.stack([p.pixels for _, p in photos]).astype(np.float32)
+    with span("clean pass", len(photos)):
+        probs = ctx.classifier.predict(x0, ctx.config.batch_size)
+    pred = probs.argmax(axis=1)
+    pending = []
+    for j, (i, photo) in enumerate(photos):
+        true = names.index(photo.label) if photo.label in names else -1
+        reference = true if true >= 0 else int(pred[j])
+        base = contract.clean_row(index=i, path=str(photo.path), true_label=photo.label,
+                                  reference_label=names[reference],
+                                  clean_pred=names[int(pred[j])], clean_probs=probs[j])
+        if true >= 0 and pred[j] != true:
+            record(contract.not_attacked_row(base, "already misclassified"))
+        elif ctx.target_index >= 0 and reference == ctx.target_index:
+            record(contract.not_attacked_row(base, "already the target class"))
+        else:
+            pending.append(Pending(i, base, reference, x0[j], png_name(i, photo)))
+    return pending
+
+
+def goal_of(ctx: AuditContext, pending: list[Pending]) -> Goal:
+    return Goal.of([p.reference for p in pending], ctx.target_index,
+                   ids=np.array([p.index for p in pending], np.int64))
+
+
+def settle(ctx: AuditContext, pending: list[Pending], result: AttackResult, record: Record,
+           min_eps: np.ndarray | None = None) -> None:
+    """Rows for attacked photos whose outcome is final: PNGs written, re-read from disk and
+    classified again (the deliverable check), measured, then recorded."""
+    clf, names = ctx.classifier, ctx.classifier.class_names
+    x0 = np.stack([p.x0 for p in pending])
+    with span("png write", 2 * len(pending)):
+        for k, p in enumerate(pending):
+            save_png(result.x[k].astype(np.uint8), ctx.out_dir / "adversarial" / p.file)
+            save_png(p.x0.astype(np.uint8), ctx.out_dir / "clean" / p.file)
+    with span("re-check", len(pending)):
+        reloaded = np.stack([load_png(ctx.out_dir / "adversarial" / p.file, x0.shape[-1])
+                             for p in pending])
+        delivered_probs = clf.predict(reloaded.astype(np.float32), ctx.config.batch_size)
+    goal = goal_of(ctx, pending)
+    flipped = goal.met(result.probs.argmax(axis=1))
+    delivered = goal.met(delivered_probs.argmax(axis=1))
+    with span("metrics", len(pending)):
+        norms = perturbation_norms(x0, result.x)
+        quality = image_quality(x0, result.x, ctx.config.batch_size)
+        ctx.histogram.add(x0, result.x)
+    for k, p in enumerate(pending):
+        record(contract.attacked_row(
+            p.base, class_names=names, reference=p.reference, adv_probs=result.probs[k],
+            delivered_probs=delivered_probs[k], flipped=flipped[k], delivered=delivered[k],
+            steps=int(result.steps[k]), l0=norms["l0"][k], l2=norms["l2"][k],
+            linf=norms["linf"][k], psnr=quality["psnr"][k], ssim=quality["ssim"][k],
+            min_eps=int(min_eps[k]) if min_eps is not None and min_eps[k] > 0 else None,
+            gradient_useless=bool(result.grad_useless[k]), file_name=p.file,
+            grad_evals=int(result.grad_evals[k]), queries=int(result.queries[k]),
+            found_by=result.found_by[k] if flipped[k] else None))
+
+
+class Attacking:
+    """The audit's attack across chunks: each stage of the attack's plan on full batches of
+    the photos the stage before left standing; every settled photo becomes a row at once.
+
+    ``record(row)`` takes each row, ``flush()`` makes the recorded rows durable (once per
+    group), ``on_cost(entry)`` takes the cost of each stage run (seconds, evaluations) and
+    ``tick(evaluations, photos)`` drives a progress bar."""
+
+    def __init__(self, ctx: AuditContext, *, record: Record, flush: Callable[[], None],
+                 on_cost: Callable[[dict], None],
+                 tick: Callable[[int, int], None] | None = None) -> None:
+        self.ctx, self.record, self.flush, self.on_cost = ctx, record, flush, on_cost
+        self.plan: list[Stage] = ctx.attack.plan(ctx.budget)
+        self.waiting: list[list[tuple[Standing, list[Pending]]]] = [[] for _ in self.plan]
+        self.settings = replace(ctx.settings, on_progress=(lambda e, f: tick(e, 0))
+                                if tick else None, on_settled=None)
+        self.threshold = QUEUE_BATCHES * ctx.config.batch_size
+
+    def chunk(self, photos: list[tuple[int, Photo]]) -> None:
+        """A chunk's photos: the clean pass, then the first stage on those it attacks."""
+        pending = clean_pass(self.ctx, photos, self.record)
+        self.flush()
+        if not pending:
+            return
+        if self.ctx.config.sweep:
+            self._attack_and_sweep(pending)
+            return
+        x0 = np.stack([p.x0 for p in pending])
+        self._run(0, Standing.start(x0, goal_of(self.ctx, pending),
+                                    len(self.ctx.classifier.class_names)), pending)
+
+    def finish(self) -> None:
+        """The input has ended: every queued stage runs on what waits for it, in order."""
+        for number in range(1, len(self.plan)):
+            if self.waiting[number]:
+                self._flush_queue(number)
+
+    def queued(self) -> int:
+        return sum(len(s) for queue in self.waiting for s, _ in queue)
+
+    def _run(self, number: int, standing: Standing, pending: list[Pending]) -> None:
+        stage, final = self.plan[number], number == len(self.plan) - 1
+        reported = np.zeros(len(standing), bool)
+
+        def settled(rows: np.ndarray, result: AttackResult) -> None:
+            settle(self.ctx, [pending[i] for i in rows], result, self.record)
+            self.flush()  # one fsync a group: the journal holds them before the attack goes on
+
+        started = time.perf_counter()
+        with span(f"stage {stage.name}", len(standing)):
+            r = run_stage(stage, self.ctx.classifier, standing, self.settings, final=final,
+                          reported=reported, on_settled=settled)
+        self.on_cost({"photos": len(standing),
+                      "attack_seconds": round(time.perf_counter() - started, 3),
+                      "evaluations": 0 if r is None else r.total_grad_evals + r.total_queries,
+                      "sweep_grad_evals": 0, "sweep_queries": 0})
+        rest = np.flatnonzero(~reported)  # survivors, and images this stage did not run on
+        done = rest[standing.out.success[rest]] if not final else rest
+        if done.size:  # final, but not streamed by the stage
+            settled(done, standing.out.take(done))
+        rest = np.setdiff1d(rest, done)
+        if rest.size == 0:
+            return
+        self.waiting[number + 1].append((standing.take(rest), [pending[i] for i in rest]))
+        if sum(len(s) for s, _ in self.waiting[number + 1]) >= self.threshold:
+            self._flush_queue(number + 1)
+
+    def _flush_queue(self, number: int) -> None:
+        parts, self.waiting[number] = self.waiting[number], []
+        self._run(number, Standing.join([s for s, _ in parts]), [p for _, ps in parts for p in ps])
+
+    def _attack_and_sweep(self, pending: list[Pending]) -> None:
+        """With --sweep: the whole attack on the chunk, then each photo's minimal budget."""
+        ctx = self.ctx
+        x0, goal = np.stack([p.x0 for p in pending]), goal_of(ctx, pending)
+        started = time.perf_counter()
+        with span("attack", len(pending)):
+            result = ctx.attack.run(ctx.classifier, x0, goal, ctx.budget, self.settings)
+        seconds = time.perf_counter() - started
+        with span("sweep", len(pending)):
+            min_eps, grads, queries, _ = minimal_epsilon(
+                ctx.classifier, x0, goal, attack=ctx.attack, budget=ctx.budget,
+                max_eps=ctx.config.max_eps, settings=ctx.settings, found=result)
+        settle(ctx, pending, result, self.record, min_eps)
+        self.flush()
+        self.on_cost({"photos": len(pending), "attack_seconds": round(seconds, 3),
+                      "evaluations": result.total_grad_evals + result.total_queries,
+                      "sweep_grad_evals": int(grads), "sweep_queries": int(queries)})

@@ -1,0 +1,155 @@
+"""Where an audit's wall time goes, and how close it is to the work it cannot avoid.
+
+Runs one real audit in this process (``audit.run``, the same call as the command line) with the
+stopwatch on (``audit.timing``), then measures each part's raw rate on this machine, warm: the
+compiled input gradient and a full-batch forward pass of the model, a PNG encode + atomic
+write, a photo decode + resize. The unavoidable time is the audit's own work at those rates —
+its gradient evaluations, its forward rows (clean pass, queries, re-check), its PNGs and its
+decodes — and the **efficiency** is that ÷ the audit's wall time (1.0: nothing but the work).
+
+    python scripts/bench_end_to_end.py victims/samples                 # catdog-mini, 96 photos
+    python scripts/bench_end_to_end.py PHOTOS --copies 5 --labels cat,dog --eps 4
+    python scripts/bench_end_to_end.py PHOTOS --model my.keras --json
+
+``--copies N`` audits N copies of the folder (linked, new names), to reach a large count from a
+small folder; ``--limit N`` audits only the first N photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audit.cli.quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
+
+import audit  # noqa: E402
+from audit.images import IMAGE_SUFFIXES, read_pixels, save_png  # noqa: E402
+from audit.pipeline.bench import raw_gradient_rate  # noqa: E402
+from audit.timing import measuring  # noqa: E402
+from victims.loading import load_victim  # noqa: E402
+
+PARTS = ("decode", "clean pass", "stage apgd-ce", "stage apgd-t", "stage square", "attack",
+         "sweep", "png write", "re-check", "metrics", "trust checks", "report")
+
+
+def gather(images: Path, copies: int, limit: int | None, work: Path) -> Path:
+    """A folder of links to the photos, ``copies`` times over under new names."""
+    photos = sorted(p for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if limit:
+        photos = photos[:limit]
+    folder = work / "photos"
+    for c in range(copies):
+        for p in photos:
+            rel = p.relative_to(images)
+            dst = folder / rel.parent / f"{rel.stem}.c{c}{p.suffix}"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(p.resolve(), dst)
+    return folder
+
+
+def rates(clf, photos: list[Path], batch_size: int) -> dict:
+    """Seconds per unit of each unavoidable part, measured warm on this machine."""
+    h, w = clf.input_size
+    x = np.random.default_rng(0).integers(0, 256, (batch_size, h, w, clf.channels))
+    x = x.astype(np.float32)
+    grad_per_s = raw_gradient_rate(clf, x, repeats=20)
+    clf.predict(x, batch_size)
+    started = time.perf_counter()
+    for _ in range(20):
+        clf.predict(x, batch_size)
+    forward_per_s = 20 * batch_size / (time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        for i in range(64):
+            save_png(x[i % batch_size].astype(np.uint8), Path(tmp) / f"{i}.png")
+        png_s = (time.perf_counter() - started) / 64
+    sample = photos[:64]
+    started = time.perf_counter()
+    for p in sample:
+        try:
+            read_pixels(p, (h, w), clf.channels)
+        except ValueError:
+            pass
+    decode_s = (time.perf_counter() - started) / max(1, len(sample))
+    return {"gradient_s": 1 / grad_per_s, "forward_s": 1 / forward_per_s, "png_s": png_s,
+            "decode_s": decode_s, "gradients_per_s": grad_per_s, "forwards_per_s": forward_per_s}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("images", type=Path)
+    ap.add_argument("--model", default="catdog-mini")
+    ap.add_argument("--labels", help="class names, comma-separated (default: the model's)")
+    ap.add_argument("--eps", type=float, default=4)
+    ap.add_argument("--copies", type=int, default=1)
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--chunk-size", type=int, default=256)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="advaudit-e2e-"))
+    try:
+        folder = gather(args.images, args.copies, args.limit, work)
+        labels = args.labels.split(",") if args.labels else None
+        started = time.perf_counter()
+        with measuring() as watch:
+            result = audit.run(args.model, folder, class_names=labels, eps=args.eps,
+                               out=work / "out", batch_size=args.batch_size,
+                               chunk_size=args.chunk_size)
+            with_report = time.perf_counter() - started
+        s = result.summary
+        clf = load_victim(args.model, labels=labels).classifier
+        r = rates(clf, sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()),
+                  args.batch_size)
+        report(s, watch, r, with_report, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(s: dict, watch, r: dict, wall: float, args) -> None:
+    n, attacked = s["n_images"] + s["n_skipped"], s["n_attacked"]
+    grads = (s.get("grad_evals_per_image") or 0) * attacked
+    queries = (s.get("queries_per_image") or 0) * attacked
+    work = {"decode": n * r["decode_s"],
+            "forward (clean pass, queries, re-check)": (s["n_images"] + queries + attacked)
+            * r["forward_s"],
+            "gradients": grads * r["gradient_s"],
+            "png write": 2 * attacked * r["png_s"]}
+    needed = sum(work.values())
+    out = {"photos": n, "attacked": attacked, "wall_s": round(wall, 2),
+           "parts_s": {k: round(v, 2) for k, v in watch.seconds.items()},
+           "work": {"gradient_evals": round(grads), "queries": round(queries)},
+           "rates": {k: round(v, 6) for k, v in r.items()},
+           "unavoidable_s": {k: round(v, 2) for k, v in work.items()},
+           "efficiency": round(needed / wall, 3), "flip_rate": s["flip_rate"]}
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"end to end: {n} photos, {attacked} attacked, flip rate {s['flip_rate']:.1%}, "
+          f"wall {wall:.1f} s (report included)")
+    print("part                 seconds   calls")
+    for name in sorted(watch.seconds, key=lambda k: PARTS.index(k) if k in PARTS else 99):
+        print(f"  {name:<18} {watch.seconds[name]:8.1f} {watch.calls[name]:7d}")
+    print(f"raw rates: {r['gradients_per_s']:.0f} gradients/s, {r['forwards_per_s']:.0f} "
+          f"forward rows/s, PNG {r['png_s'] * 1000:.2f} ms, decode {r['decode_s'] * 1000:.2f} ms")
+    print("unavoidable at those rates:")
+    for k, v in work.items():
+        print(f"  {k:<40} {v:7.1f} s")
+    print(f"efficiency {needed:.1f} / {wall:.1f} s = {needed / wall:.3f}")
+
+
+if __name__ == "__main__":
+    main()
