@@ -18,9 +18,12 @@ attack's result), as before.
 
 from __future__ import annotations
 
+import contextvars
 import re
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -101,19 +104,25 @@ def goal_of(ctx: AuditContext, pending: list[Pending]) -> Goal:
                    ids=np.array([p.index for p in pending], np.int64))
 
 
-def settle(ctx: AuditContext, pending: list[Pending], result: AttackResult, record: Record,
-           min_eps: np.ndarray | None = None) -> None:
-    """Rows for attacked photos whose outcome is final: PNGs written, re-read from disk and
-    classified again (the deliverable check), measured, then recorded."""
-    clf, names = ctx.classifier, ctx.classifier.class_names
-    x0 = np.stack([p.x0 for p in pending])
+def write_pngs(out_dir: Path, pending: list[Pending], x_adv: np.ndarray) -> np.ndarray:
+    """Write each photo's adversarial and clean PNG, then read the adversarial ones back from
+    disk: what the deliverable check classifies is the file, not the array."""
+    channels = x_adv.shape[-1]
     with span("png write", 2 * len(pending)):
         for k, p in enumerate(pending):
-            save_png(result.x[k].astype(np.uint8), ctx.out_dir / "adversarial" / p.file)
-            save_png(p.x0.astype(np.uint8), ctx.out_dir / "clean" / p.file)
+            save_png(x_adv[k].astype(np.uint8), out_dir / "adversarial" / p.file)
+            save_png(p.x0.astype(np.uint8), out_dir / "clean" / p.file)
+    with span("png read back", len(pending)):
+        return np.stack([load_png(out_dir / "adversarial" / p.file, channels) for p in pending])
+
+
+def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult,
+            reloaded: np.ndarray, record: Record, min_eps: np.ndarray | None = None) -> None:
+    """Rows for settled photos whose PNGs are on disk: re-classified from the files read back
+    (the deliverable check), measured, then recorded."""
+    clf, names = ctx.classifier, ctx.classifier.class_names
+    x0 = np.stack([p.x0 for p in pending])
     with span("re-check", len(pending)):
-        reloaded = np.stack([load_png(ctx.out_dir / "adversarial" / p.file, x0.shape[-1])
-                             for p in pending])
         delivered_probs = clf.predict(reloaded.astype(np.float32), ctx.config.batch_size)
     goal = goal_of(ctx, pending)
     flipped = goal.met(result.probs.argmax(axis=1))
@@ -134,6 +143,39 @@ def settle(ctx: AuditContext, pending: list[Pending], result: AttackResult, reco
             found_by=result.found_by[k] if flipped[k] else None))
 
 
+class Settler:
+    """Settled photos to rows, with the PNG work beside the attack: a writer thread encodes,
+    writes and reads back each group's PNGs while the attack goes on; the group's rows are
+    made (re-check, metrics) and recorded — after their PNGs, so the journal never names a file
+    that is not there — once its files are done. At most ``MAX_GROUPS`` groups are in flight,
+    and ``drain`` waits for all of them (at the end of the input, and before a sweep)."""
+
+    MAX_GROUPS = 4
+
+    def __init__(self, ctx: AuditContext, record: Record, flush: Callable[[], None]) -> None:
+        self.ctx, self.record, self.flush = ctx, record, flush
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="advaudit-png")
+        self.jobs: deque = deque()
+
+    def __call__(self, pending: list[Pending], result: AttackResult,
+                 min_eps: np.ndarray | None = None) -> None:
+        future = self.pool.submit(contextvars.copy_context().run, write_pngs, self.ctx.out_dir,
+                                  pending, result.x)
+        self.jobs.append((future, pending, result, min_eps))
+        self.drain(keep=self.MAX_GROUPS)
+
+    def drain(self, keep: int = 0) -> None:
+        """Record every group whose PNGs are done; wait for the oldest while more than
+        ``keep`` groups are in flight."""
+        while self.jobs and (len(self.jobs) > keep or self.jobs[0][0].done()):
+            future, pending, result, min_eps = self.jobs.popleft()
+            rows_of(self.ctx, pending, result, future.result(), self.record, min_eps)
+            self.flush()  # one fsync a group: the journal holds them before more work
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class Attacking:
     """The audit's attack across chunks: each stage of the attack's plan on full batches of
     the photos the stage before left standing; every settled photo becomes a row at once.
@@ -146,6 +188,7 @@ class Attacking:
                  on_cost: Callable[[dict], None],
                  tick: Callable[[int, int], None] | None = None) -> None:
         self.ctx, self.record, self.flush, self.on_cost = ctx, record, flush, on_cost
+        self.settler = Settler(ctx, record, flush)
         self.plan: list[Stage] = ctx.attack.plan(ctx.budget)
         self.waiting: list[list[tuple[Standing, list[Pending]]]] = [[] for _ in self.plan]
         self.settings = replace(ctx.settings, on_progress=(lambda e, f: tick(e, 0))
@@ -166,10 +209,17 @@ class Attacking:
                                     len(self.ctx.classifier.class_names)), pending)
 
     def finish(self) -> None:
-        """The input has ended: every queued stage runs on what waits for it, in order."""
+        """The input has ended: every queued stage runs on what waits for it, in order, and
+        every settled photo's row is recorded."""
         for number in range(1, len(self.plan)):
             if self.waiting[number]:
                 self._flush_queue(number)
+        self.settler.drain()
+
+    def close(self) -> None:
+        """Stop the writer thread (after ``finish``, or when the audit stops early: PNGs of
+        photos not journaled yet are simply written again by a resumed audit)."""
+        self.settler.close()
 
     def queued(self) -> int:
         return sum(len(s) for queue in self.waiting for s, _ in queue)
@@ -179,8 +229,7 @@ class Attacking:
         reported = np.zeros(len(standing), bool)
 
         def settled(rows: np.ndarray, result: AttackResult) -> None:
-            settle(self.ctx, [pending[i] for i in rows], result, self.record)
-            self.flush()  # one fsync a group: the journal holds them before the attack goes on
+            self.settler([pending[i] for i in rows], result)
 
         started = time.perf_counter()
         with span(f"stage {stage.name}", len(standing)):
@@ -217,8 +266,7 @@ class Attacking:
             min_eps, grads, queries, _ = minimal_epsilon(
                 ctx.classifier, x0, goal, attack=ctx.attack, budget=ctx.budget,
                 max_eps=ctx.config.max_eps, settings=ctx.settings, found=result)
-        settle(ctx, pending, result, self.record, min_eps)
-        self.flush()
+        self.settler(pending, result, min_eps)
         self.on_cost({"photos": len(pending), "attack_seconds": round(seconds, 3),
                       "evaluations": result.total_grad_evals + result.total_queries,
                       "sweep_grad_evals": int(grads), "sweep_queries": int(queries)})

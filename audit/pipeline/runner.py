@@ -310,16 +310,22 @@ def _stream(ctx: AuditContext, source: PhotoSource, journal: Journal, done: Reco
 
     attacking = Attacking(ctx, record=record, flush=journal.flush, on_cost=on_cost, tick=tick)
     skips = _HeldLog(log, release=bool(rows))
-    for lo in range(0, len(todo), ctx.config.chunk_size):
-        chunk = todo[lo:lo + ctx.config.chunk_size]
-        with span("decode", len(chunk)):
-            photos = _read_chunk(source, chunk, ctx, journal, skipped, skips)
-        if tick:
-            tick(0, len(chunk) - len(photos))  # skipped photos are done too
-        if photos:
-            _audit_chunk(attacking, photos)
-        journal.flush()
-    attacking.finish()
+    try:
+        for lo in range(0, len(todo), ctx.config.chunk_size):
+            chunk = todo[lo:lo + ctx.config.chunk_size]
+            with span("decode", len(chunk)):
+                photos = _read_chunk(source, chunk, ctx, journal, skipped, skips)
+            if tick:
+                tick(0, len(chunk) - len(photos))  # skipped photos are done too
+            if photos:
+                _audit_chunk(attacking, photos)
+            journal.flush()
+        attacking.finish()
+    except KeyboardInterrupt:  # keep every photo already settled: its PNGs are being written
+        attacking.settler.drain()
+        raise
+    finally:
+        attacking.close()
     journal.flush()
 
 

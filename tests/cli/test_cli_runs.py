@@ -99,15 +99,15 @@ def test_photos_finished_inside_an_unfinished_chunk_are_journaled(tiny_model_fil
     """One chunk of 20 photos, attacked 4 at a time: a kill after two groups have settled keeps
     those 8 photos (and the ones never attacked), not none of the chunk."""
     out = tmp_path / "killed-in-chunk"
-    real, groups = attacking.settle, []
+    real, groups = attacking.rows_of, []
 
-    def settle(*args, **kwargs):
+    def rows_of(*args, **kwargs):
         if len(groups) == 2:
             raise Killed()
         groups.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(attacking, "settle", settle)
+    monkeypatch.setattr(attacking, "rows_of", rows_of)
     args = ["audit", str(tiny_model_file), "--images", str(photos), "--out", str(out), *FAST,
             "--chunk-size", "256", "--batch-size", "4", "--no-early-stop"]
     with pytest.raises(Killed):
