@@ -7,6 +7,9 @@ the file or option and the fix), 3 an internal error (one line plus the path of 
 traceback), 130 interrupted. An OSError of the user's environment (disk full, read-only,
 permission denied, not a folder, busy) is theirs to fix, so it is exit 2 too, in one line naming
 the path.
+
+The top floor: may import every part of ``audit`` (through ``audit.pipeline`` for an audit),
+the victims and the demos; nothing imports it.
 """
 
 from __future__ import annotations

@@ -222,9 +222,9 @@ def test_deliverable_flip_is_read_back_from_disk(tiny_model_file, photo_folder, 
                                                  monkeypatch):
     """When the saved PNG is not what the attack produced (lossy storage, say), the row must
     say the flip does not reproduce: the flag comes from the file, not from memory."""
-    from audit.pipeline import runner
+    from audit.pipeline import attacking
 
-    real_save = runner.save_png
+    real_save = attacking.save_png
     swapped: list[str] = []
 
     def lossy_save(pixels, path):
@@ -233,7 +233,7 @@ def test_deliverable_flip_is_read_back_from_disk(tiny_model_file, photo_folder, 
             swapped.append(path.name)
             real_save(pixels, path.parent.parent / "adversarial" / path.name)
 
-    monkeypatch.setattr(runner, "save_png", lossy_save)
+    monkeypatch.setattr(attacking, "save_png", lossy_save)
     r = audit(tiny_model_file, photo_folder, tmp_path / "o", "--no-trust")
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "o" / "results.json").read_text())

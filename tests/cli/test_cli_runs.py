@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from support.models import write_photo_folder
+from support.timings import without_timings
 
 from audit.cli import main
 from audit.pipeline import attacking, runner
@@ -22,7 +23,6 @@ from audit.pipeline import attacking, runner
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--labels", "cat,dog", "--eps", "16", "--step", "4", "--steps", "10", "--no-report",
         "--chunk-size", "4"]
-TIMINGS = {"seconds", "attack_seconds", "img_steps_per_s", "timestamp", "command_line"}
 
 
 def audit(model, images, out, *extra):
@@ -32,13 +32,7 @@ def audit(model, images, out, *extra):
 
 def comparable(path: Path) -> dict:
     """results.json without timings (which differ between any two runs)."""
-    def strip(o):
-        if isinstance(o, dict):
-            return {k: strip(v) for k, v in o.items() if k not in TIMINGS}
-        if isinstance(o, list):
-            return [strip(v) for v in o]
-        return o
-    return strip(json.loads(path.read_text()))
+    return without_timings(json.loads(path.read_text()))
 
 
 def png_bytes(out: Path) -> dict[str, bytes]:

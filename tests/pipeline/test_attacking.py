@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from support.models import write_photo_folder
+from support.timings import without_timings
 
 from audit.classifier import Classifier
 from audit.pipeline import attacking
@@ -15,16 +16,6 @@ from audit.pipeline.outdir import prepare_out_dir
 from audit.pipeline.runner import AuditConfig, run_audit
 from audit.pipeline.sources import FolderSource
 from audit.results import ModelInfo
-
-TIMINGS = {"seconds", "attack_seconds", "img_steps_per_s", "timestamp", "command_line"}
-
-
-def strip(o):
-    if isinstance(o, dict):
-        return {k: strip(v) for k, v in o.items() if k not in TIMINGS}
-    if isinstance(o, list):
-        return [strip(v) for v in o]
-    return o
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +69,7 @@ def test_later_stages_gather_survivors_across_chunks(stage_runs):
 
 
 def test_grouping_never_changes_a_result(stage_runs):
-    chunked, whole = strip(stage_runs["chunked"]), strip(stage_runs["whole"])
+    chunked, whole = without_timings(stage_runs["chunked"]), without_timings(stage_runs["whole"])
     assert chunked["images"] == whole["images"]
     assert chunked["summary"] == whole["summary"]
 

@@ -14,21 +14,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
-TIMINGS = {"seconds", "attack_seconds", "img_steps_per_s", "timestamp", "command_line"}
+from .timings import without_timings
 
 
 def split_cpu() -> list[str]:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     return [d.name for d in tf.config.list_logical_devices("CPU")]
-
-
-def without_timings(value):
-    if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k not in TIMINGS}
-    if isinstance(value, list):
-        return [without_timings(v) for v in value]
-    return value
 
 
 def pool_differences() -> list[str]:
