@@ -115,19 +115,26 @@ def same_path(a: Path, b: Path) -> bool:
         return False
 
 
+def within(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it, symbolic and hard links followed
+    (neither needs to exist); False when either cannot be resolved."""
+    if same_path(path, folder):
+        return True
+    target, root = _resolved(path), _resolved(folder)
+    return target is not None and root is not None and target.is_relative_to(root)
+
+
 def refuse_output_onto(path: Path, *, option: str, protected: Iterable[Path]) -> None:
     """Raise a one-line ``ResultsError`` when the output ``path`` is one of the ``protected``
     files or folders (by name, symbolic link or hard link) or lies inside a protected folder.
 
     Protected paths need not exist yet (an audit's ``adversarial/`` before it writes there)."""
-    target = _resolved(path)
     for guarded in protected:
         if same_path(path, guarded):
             also = "" if os.path.abspath(path) == os.path.abspath(guarded) else f" ({guarded})"
             raise ResultsError(f"{option} {path} is an input or artifact of this run{also}; "
                                "writing there would destroy it: pass another path")
-        root = _resolved(guarded)
-        if target is not None and root is not None and target.is_relative_to(root):
+        if within(path, guarded):
             raise ResultsError(f"{option} {path} is inside {guarded}, an input or artifact "
                                "folder of this run: pass a path outside it")
 

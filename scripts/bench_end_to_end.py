@@ -42,7 +42,7 @@ from audit.timing import measuring  # noqa: E402
 from victims.loading import load_victim  # noqa: E402
 
 PARTS = ("decode", "clean pass", "stage apgd-ce", "stage apgd-t", "stage square", "attack",
-         "sweep", "png write", "re-check", "metrics", "trust checks", "report")
+         "sweep", "png write", "png read back", "re-check", "metrics", "trust checks", "report")
 
 
 def gather(images: Path, copies: int, limit: int | None, work: Path) -> Path:
@@ -131,6 +131,7 @@ def report(s: dict, watch, r: dict, wall: float, args) -> None:
     needed = sum(work.values())
     out = {"photos": n, "attacked": attacked, "wall_s": round(wall, 2),
            "parts_s": {k: round(v, 2) for k, v in watch.seconds.items()},
+           "parts_items": dict(watch.counts),
            "work": {"gradient_evals": round(grads), "queries": round(queries)},
            "rates": {k: round(v, 6) for k, v in r.items()},
            "unavoidable_s": {k: round(v, 2) for k, v in work.items()},
@@ -140,9 +141,10 @@ def report(s: dict, watch, r: dict, wall: float, args) -> None:
         return
     print(f"end to end: {n} photos, {attacked} attacked, flip rate {s['flip_rate']:.1%}, "
           f"wall {wall:.1f} s (report included)")
-    print("part                 seconds   calls")
+    print("part                 seconds   calls   items")
     for name in sorted(watch.seconds, key=lambda k: PARTS.index(k) if k in PARTS else 99):
-        print(f"  {name:<18} {watch.seconds[name]:8.1f} {watch.calls[name]:7d}")
+        print(f"  {name:<18} {watch.seconds[name]:8.1f} {watch.calls[name]:7d} "
+              f"{watch.counts[name]:7d}")
     print(f"raw rates: {r['gradients_per_s']:.0f} gradients/s, {r['forwards_per_s']:.0f} "
           f"forward rows/s, PNG {r['png_s'] * 1000:.2f} ms, decode {r['decode_s'] * 1000:.2f} ms")
     print("unavoidable at those rates:")

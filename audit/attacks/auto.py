@@ -37,7 +37,7 @@ AA_TARGETS, AA_ITERATIONS, AA_QUERIES = 9, 100, 5000  # AutoAttack's standard ve
 
 def stages(norm: str) -> list[str]:
     """The stage names of the cascade for a norm (Square exists for L-inf only)."""
-    return ["apgd-ce", "apgd-t"] + (["square"] if norm == "linf" else [])
+    return [name for name, _, _ in Auto().stage_attacks(norm)]
 
 
 def full_budget(n_classes: int) -> int:

@@ -216,6 +216,11 @@ class Attacking:
                 self._flush_queue(number)
         self.settler.drain()
 
+    def drain(self) -> None:
+        """Record every photo already settled (its PNGs are being written): on Ctrl-C, so
+        what was done is kept."""
+        self.settler.drain()
+
     def close(self) -> None:
         """Stop the writer thread (after ``finish``, or when the audit stops early: PNGs of
         photos not journaled yet are simply written again by a resumed audit)."""

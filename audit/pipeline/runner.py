@@ -322,7 +322,7 @@ def _stream(ctx: AuditContext, source: PhotoSource, journal: Journal, done: Reco
             journal.flush()
         attacking.finish()
     except KeyboardInterrupt:  # keep every photo already settled: its PNGs are being written
-        attacking.settler.drain()
+        attacking.drain()
         raise
     finally:
         attacking.close()

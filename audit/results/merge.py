@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import ResultsError
 from ..metrics import channel_names
-from ..paths import PNG_FOLDERS, audit_png, inside, same_path
+from ..paths import PNG_FOLDERS, audit_png, inside, same_path, within
 from .io import read_results
 from .journal import is_index, row_problem
 from .rows import delta_bound, min_eps_curve, row_histograms, run_summary
@@ -46,20 +46,12 @@ def refuse_out_onto_shards(folders: list[Path], out: Path) -> None:
             raise ResultsError(f"--out {out} is the shard folder {folder}: merging into it "
                                "would replace that shard; pass a new folder")
         for name in PNG_FOLDERS:
-            if _within(out, Path(folder) / name):
+            if within(out, Path(folder) / name):
                 raise ResultsError(f"--out {out} is inside {Path(folder) / name}, a shard's PNG "
                                    "folder: pass a folder outside the shards")
-            if _within(folder, Path(out) / name):
+            if within(folder, Path(out) / name):
                 raise ResultsError(f"shard folder {folder} is inside {Path(out) / name}, which "
                                    "the merge writes: pass an --out that does not hold it")
-
-
-def _within(path: Path, folder: Path) -> bool:
-    try:
-        return same_path(path, folder) or \
-            Path(path).resolve().is_relative_to(Path(folder).resolve())
-    except (OSError, RuntimeError):
-        return False
 
 
 def _number(value: object) -> float:
