@@ -319,6 +319,7 @@ def _stream(ctx: AuditContext, source: PhotoSource, journal: Journal, done: Reco
                 tick(0, len(chunk) - len(photos))  # skipped photos are done too
             if photos:
                 _audit_chunk(attacking, photos)
+            attacking.drain()  # a chunk ends with every photo it settled in the journal
             journal.flush()
         attacking.finish()
     except KeyboardInterrupt:  # keep every photo already settled: its PNGs are being written
