@@ -129,7 +129,7 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult,
     delivered = goal.met(delivered_probs.argmax(axis=1))
     with span("metrics", len(pending)):
         norms = perturbation_norms(x0, result.x)
-        quality = image_quality(x0, result.x, ctx.config.batch_size)
+        quality = image_quality(x0, result.x)
         ctx.histogram.add(x0, result.x)
     for k, p in enumerate(pending):
         record(contract.attacked_row(

@@ -86,3 +86,19 @@ def test_norms_of_no_images():
     empty = np.zeros((0, 4, 4, 3), np.uint8)
     n = metrics.perturbation_norms(empty, empty)
     assert [len(v) for v in n.values()] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("shape", [(3, 128, 128, 3), (2, 30, 41, 1), (2, 11, 11, 3)])
+def test_ssim_and_psnr_agree_with_tensorflow_image(shape):
+    """The OpenCV/float64 SSIM is tf.image.ssim's definition (window, sigma, constants, valid
+    windows only, mean over channels); they differ only by TensorFlow's float32 rounding."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    clean = rng.integers(0, 256, shape).astype(np.uint8)
+    adv = np.clip(clean.astype(int) + rng.integers(-8, 9, shape), 0, 255).astype(np.uint8)
+    q = metrics.image_quality(clean, adv)
+    a, b = tf.constant(clean, tf.float32), tf.constant(adv, tf.float32)
+    np.testing.assert_allclose(q["ssim"], tf.image.ssim(a, b, 255.0, filter_size=11).numpy(),
+                               atol=2e-5)
+    np.testing.assert_allclose(q["psnr"], tf.image.psnr(a, b, 255.0).numpy(), atol=2e-5)
