@@ -2,6 +2,9 @@
 
 On the images still standing after each stage:
 
+0. the probe: one sign step of the whole budget from the clean image, checked by one forward
+   pass (``probe``: 1 gradient + 1 query). A transparent stage: an image it does not flip goes
+   on exactly as if it had not run, so the cascade flips every image it flipped without it;
 1. APGD with cross-entropy (100 iterations, random start);
 2. APGD-T: targeted DLR toward each of the top three other classes of the clean image (with two
    classes, one APGD run on the logit margin from a new start);
@@ -27,8 +30,10 @@ from ..classifier import Classifier
 from .apgd import APGD, APGDTargeted
 from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal, RunSettings, Stage
 from .cascade import Standing, run_stage
+from .probe import SignProbe
 from .square import Square
 
+PROBE_COST = 2  # the probe: one gradient and one query
 ITERATIONS = 100
 QUERIES = 1000
 TARGETS = 3
@@ -42,7 +47,7 @@ def stages(norm: str) -> list[str]:
 
 def full_budget(n_classes: int) -> int:
     """Gradient evaluations plus queries the cascade spends on an image that never flips."""
-    return ITERATIONS * (1 + min(TARGETS, n_classes - 1)) + QUERIES
+    return PROBE_COST + ITERATIONS * (1 + min(TARGETS, n_classes - 1)) + QUERIES
 
 
 class Auto(Attack):
@@ -67,8 +72,8 @@ class Auto(Attack):
         flips each image at the stage our cascade did; its Square stops at a flip, after as many
         queries as ours did."""
         t = min(AA_TARGETS, n_classes - 1)
-        return {"name": "AutoAttack standard", "steps": [
-            {"stage": "apgd-ce", "cost": AA_ITERATIONS, "queries": False},
+        return {"name": "AutoAttack standard", "steps": [  # it has no probe: APGD-CE flips those
+            {"stage": ["probe", "apgd-ce"], "cost": AA_ITERATIONS, "queries": False},
             {"stage": "apgd-t", "cost": t * AA_ITERATIONS, "queries": False},
             {"stage": None, "cost": t * AA_ITERATIONS, "queries": False},  # FAB-T
             {"stage": "square", "cost": AA_QUERIES, "queries": True}]}
@@ -76,7 +81,8 @@ class Auto(Attack):
     def stage_attacks(self, norm: str) -> list[tuple[str, Attack, str | None]]:
         """(stage name, attack, loss it runs with)."""
         out: list[tuple[str, Attack, str | None]] = [
-            ("apgd-ce", APGD(), "ce"), ("apgd-t", APGDTargeted(targets=TARGETS), None)]
+            ("probe", SignProbe(), "ce"), ("apgd-ce", APGD(), "ce"),
+            ("apgd-t", APGDTargeted(targets=TARGETS), None)]
         if norm == "linf":
             out.append(("square", Square(), None))
         return out

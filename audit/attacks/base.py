@@ -170,6 +170,10 @@ class Attack(ABC):
     default_steps: ClassVar[int] = 10  # iterations when the user names none
     # strong enough, with every trust check passing, to support a "robust" verdict
     strong: ClassVar[bool] = False
+    # A transparent stage (the probe) settles the images it flips and leaves the rest exactly
+    # as it found them: it takes no start point and does not judge the gradient, so the stages
+    # after it run on its survivors as if it had not run (only its cost is added).
+    transparent: ClassVar[bool] = False
 
     def plan(self, budget: Budget) -> list[Stage]:
         """The stages this attack runs, in order, each on the images the ones before left

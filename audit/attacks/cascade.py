@@ -87,25 +87,31 @@ def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
     run_settings = replace(settings, loss=stage.loss) if stage.loss else settings
     run_settings = replace(run_settings, on_settled=None if on_settled is None else _passed_on(
         on_settled, idx, standing, reported, stage=stage.name, attack=attack, final=final))
-    start = None if x_start is None or seen.any() else np.asarray(x_start)[idx]
+    # the caller's start points go to the first stage that takes starts (a transparent probe
+    # does not); the images it runs on have met no such stage yet
+    start = None if x_start is None or seen[idx].any() or attack.transparent \
+        else np.asarray(x_start)[idx]
     r = attack.run(classifier, standing.x0[idx], standing.goal.take(idx), stage.budget,
                    run_settings, x_start=start)
-    _fold(standing, idx, r, stage.name, attack.uses_gradient)
+    _fold(standing, idx, r, stage.name, attack)
     return r
 
 
 def _fold(standing: Standing, idx: np.ndarray, r: AttackResult, stage: str,
-          uses_gradient: bool) -> None:
-    """A stage's result on the images ``idx`` into the cascade's: its points, costs added."""
+          attack: Attack) -> None:
+    """A stage's result on the images ``idx`` into the cascade's: its points, costs added. A
+    transparent stage folds in its cost and its flips only: the others stay as they were."""
     out, seen = standing.out, standing.seen
-    first = ~seen[idx]
-    out.grad_useless[idx[first & uses_gradient]] = r.grad_useless[first & uses_gradient]
-    seen[idx] = True
-    out.x[idx], out.probs[idx] = r.x, r.probs
-    out.success[idx] = r.success
     out.steps[idx] += r.steps
     out.grad_evals[idx] += r.grad_evals
     out.queries[idx] += r.queries
+    if attack.transparent:
+        idx, r = idx[r.success], r.take(np.flatnonzero(r.success))
+    first = ~seen[idx] & attack.uses_gradient
+    out.grad_useless[idx[first]] = r.grad_useless[first]
+    seen[idx] = True
+    out.x[idx], out.probs[idx] = r.x, r.probs
+    out.success[idx] = r.success
     for k, i in enumerate(idx):
         if r.success[k]:
             out.found_by[i] = stage

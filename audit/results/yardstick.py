@@ -3,7 +3,8 @@
 An attack that has a yardstick (``auto``: AutoAttack's standard version) writes it into the
 manifest as data (``attack_traits.yardstick``), so the runner, a merge of shards and the bench
 all compute it the same way without knowing which attack it was: each attacked image pays the
-recipe's steps in turn and stops after the step whose stage flipped it; a ``queries`` step
+recipe's steps in turn and stops after the step whose stage flipped it (a step may name a list of
+stages: the reference has no probe, its first stage flips what ours probed); a ``queries`` step
 charges the image's own query count where it flipped there.
 """
 
@@ -20,11 +21,16 @@ def costs(recipe: dict, found_by: Sequence[str | None], queries: Sequence[int]) 
     out = np.zeros(len(found_by), np.int64)
     for i, (stage, spent) in enumerate(zip(found_by, queries, strict=True)):
         for step in steps:
-            here = stage is not None and step.get("stage") == stage
+            here = stage is not None and stage in _stages(step.get("stage"))
             out[i] += int(spent or 0) if here and step.get("queries") else int(step["cost"])
             if here:
                 break
     return out
+
+
+def _stages(named) -> list:
+    """A step names one stage, or several that the reference would run as one."""
+    return named if isinstance(named, list) else [named]
 
 
 def cost_per_image(recipe: dict | None, images: list[dict]) -> float | None:

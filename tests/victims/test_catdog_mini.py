@@ -50,7 +50,7 @@ def test_default_audit_flips_90_percent_and_every_flip_rechecks(tmp_path):
     s = res["summary"]
     assert res["manifest"]["model"] == "catdog-mini"
     assert res["manifest"]["attack"] == "auto"
-    assert res["manifest"]["attack_stages"] == ["apgd-ce", "apgd-t", "square"]
+    assert res["manifest"]["attack_stages"] == ["probe", "apgd-ce", "apgd-t", "square"]
     assert res["manifest"]["budget"] == {"norm": "linf", "eps": 4.0, "step": 4.0, "steps": 100,
                                          "queries": 1000, "unit": "counts (0..255)"}
     assert s["n_images"] == 96 and s["clean_accuracy"] >= ACCURACY_FLOOR
@@ -58,7 +58,11 @@ def test_default_audit_flips_90_percent_and_every_flip_rechecks(tmp_path):
     flipped = [i for i in res["images"] if i["attacked"] and i["flipped"]]
     assert all(i["deliverable_flipped"] for i in flipped)
     assert all(i["linf"] <= 4 for i in flipped)
-    assert s["verdict"] == "not_robust" and s["flips_by"] == {"apgd-ce": len(flipped)}
+    assert s["verdict"] == "not_robust"
+    # the undefended model falls to the one-step probe; APGD-CE takes the few it leaves
+    assert set(s["flips_by"]) <= {"probe", "apgd-ce"}
+    assert sum(s["flips_by"].values()) == len(flipped)
+    assert s["flips_by"]["probe"] >= 0.9 * len(flipped)
     assert s["cost_per_image"] < s["autoattack_cost_per_image"] / 3
 
 
