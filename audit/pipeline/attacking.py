@@ -104,33 +104,45 @@ def goal_of(ctx: AuditContext, pending: list[Pending]) -> Goal:
                    ids=np.array([p.index for p in pending], np.int64))
 
 
-def write_pngs(out_dir: Path, pending: list[Pending], x_adv: np.ndarray) -> np.ndarray:
+@dataclass
+class Files:
+    """What the writer thread makes of a settled group: the adversarial PNGs read back from
+    disk, and each photo's perturbation measured (norms, PSNR, SSIM)."""
+
+    reloaded: np.ndarray
+    norms: dict[str, np.ndarray]
+    quality: dict[str, np.ndarray]
+
+
+def write_pngs(out_dir: Path, pending: list[Pending], x_adv: np.ndarray) -> Files:
     """Write each photo's adversarial and clean PNG, then read the adversarial ones back from
-    disk: what the deliverable check classifies is the file, not the array."""
+    disk (what the deliverable check classifies is the file, not the array), and measure the
+    perturbations: host work that runs beside the attack, on the writer thread."""
     channels = x_adv.shape[-1]
     with span("png write", 2 * len(pending)):
         for k, p in enumerate(pending):
             save_png(x_adv[k].astype(np.uint8), out_dir / "adversarial" / p.file)
             save_png(p.x0.astype(np.uint8), out_dir / "clean" / p.file)
     with span("png read back", len(pending)):
-        return np.stack([load_png(out_dir / "adversarial" / p.file, channels) for p in pending])
+        reloaded = np.stack([load_png(out_dir / "adversarial" / p.file, channels)
+                             for p in pending])
+    with span("metrics", len(pending)):
+        x0 = np.stack([p.x0 for p in pending])
+        return Files(reloaded, perturbation_norms(x0, x_adv), image_quality(x0, x_adv))
 
 
-def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult,
-            reloaded: np.ndarray, record: Record, min_eps: np.ndarray | None = None) -> None:
+def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, files: Files,
+            record: Record, min_eps: np.ndarray | None = None) -> None:
     """Rows for settled photos whose PNGs are on disk: re-classified from the files read back
-    (the deliverable check), measured, then recorded."""
+    (the deliverable check), then recorded with their measurements."""
     clf, names = ctx.classifier, ctx.classifier.class_names
-    x0 = np.stack([p.x0 for p in pending])
     with span("re-check", len(pending)):
-        delivered_probs = clf.predict(reloaded.astype(np.float32), ctx.config.batch_size)
+        delivered_probs = clf.predict(files.reloaded.astype(np.float32), ctx.config.batch_size)
     goal = goal_of(ctx, pending)
     flipped = goal.met(result.probs.argmax(axis=1))
     delivered = goal.met(delivered_probs.argmax(axis=1))
-    with span("metrics", len(pending)):
-        norms = perturbation_norms(x0, result.x)
-        quality = image_quality(x0, result.x)
-        ctx.histogram.add(x0, result.x)
+    ctx.histogram.add(np.stack([p.x0 for p in pending]), result.x)
+    norms, quality = files.norms, files.quality
     for k, p in enumerate(pending):
         record(contract.attacked_row(
             p.base, class_names=names, reference=p.reference, adv_probs=result.probs[k],
@@ -145,7 +157,8 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult,
 
 class Settler:
     """Settled photos to rows, with the PNG work beside the attack: a writer thread encodes,
-    writes and reads back each group's PNGs while the attack goes on; the group's rows are
+    writes and reads back each group's PNGs and measures its perturbations while the attack
+    goes on; the group's rows are
     made (re-check, metrics) and recorded — after their PNGs, so the journal never names a file
     that is not there — once its files are done. At most ``MAX_GROUPS`` groups are in flight,
     and ``drain`` waits for all of them (at the end of the input, and before a sweep)."""
