@@ -41,8 +41,9 @@ from audit.pipeline.bench import raw_gradient_rate  # noqa: E402
 from audit.timing import measuring  # noqa: E402
 from victims.loading import load_victim  # noqa: E402
 
-PARTS = ("decode", "clean pass", "stage apgd-ce", "stage apgd-t", "stage square", "attack",
-         "sweep", "png write", "png read back", "re-check", "metrics", "trust checks", "report")
+PARTS = ("decode", "clean pass", "clean pass + probe", "stage probe", "stage apgd-ce",
+         "stage apgd-t", "stage square", "attack", "sweep", "png write", "png read back",
+         "metrics", "writer wait", "re-check", "trust checks", "report")
 
 
 def gather(images: Path, copies: int, limit: int | None, work: Path) -> Path:

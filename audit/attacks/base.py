@@ -156,6 +156,17 @@ class AttackResult:
         return int(self.queries.sum())
 
 
+@dataclass
+class Look:
+    """The clean pass and an attack's first move in one program (``Attack.look``): per image,
+    the clean probabilities, the class the model gives it (argmax of its logits) and the
+    attack's result."""
+
+    probs: np.ndarray
+    pred: np.ndarray
+    result: AttackResult
+
+
 class Attack(ABC):
     """Base class of every attack; subclasses set the class attributes and implement ``run``."""
 
@@ -229,6 +240,14 @@ class Attack(ABC):
         for key, value in self.fixed.items():  # a string names another budget field
             values[key] = values[value] if isinstance(value, str) else value
         return Budget(**values)
+
+    def look(self, classifier: Classifier, x0: np.ndarray, *, label: np.ndarray, target: int,
+             budget: Budget, settings: RunSettings) -> Look | None:
+        """The clean pass and this attack in one program, for an attack whose only gradient is
+        taken at the clean image (the probe): its forward pass is the clean pass, so an audit
+        need not classify the clean photos apart. ``label`` is each image's class, or -1 where
+        unknown (the class the model gives it then). None: the caller classifies them itself."""
+        return None
 
     def effective_loss(self, settings: RunSettings) -> str:
         return self.loss or settings.loss

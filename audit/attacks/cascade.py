@@ -67,9 +67,12 @@ class Standing:
 def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
               settings: RunSettings, *, final: bool, reported: np.ndarray,
               on_settled: Settled | None = None, x_start: np.ndarray | None = None,
-              square_only_where_masked: bool = False) -> AttackResult | None:
+              square_only_where_masked: bool = False,
+              done: AttackResult | None = None) -> AttackResult | None:
     """Run ``stage`` on the images of ``standing`` it applies to (not flipped yet; a gradient
-    stage skips images whose gradient was already useless) and fold its result in.
+    stage skips images whose gradient was already useless) and fold its result in. ``done``
+    is the stage's result on those images when it was computed already (``Attack.look``: with
+    the clean pass); it is folded in and settled as a run's would be.
 
     Images whose outcome this stage makes final — its flips, and with ``final`` every image it
     ran on — go to ``on_settled(rows, result)`` (rows of ``standing``) as soon as the stage knows
@@ -91,8 +94,18 @@ def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
     # does not); the images it runs on have met no such stage yet
     start = None if x_start is None or seen[idx].any() or attack.transparent \
         else np.asarray(x_start)[idx]
-    r = attack.run(classifier, standing.x0[idx], standing.goal.take(idx), stage.budget,
-                   run_settings, x_start=start)
+    if done is None:
+        r = attack.run(classifier, standing.x0[idx], standing.goal.take(idx), stage.budget,
+                       run_settings, x_start=start)
+    else:
+        if len(done.success) != idx.size:
+            raise ValueError(f"a result of {len(done.success)} images for a stage on {idx.size}")
+        r = done
+        flips = np.flatnonzero(r.success)
+        if run_settings.on_settled is not None:  # a batch at a time, as a run settles them
+            for lo in range(0, flips.size, settings.batch_size):
+                group = flips[lo:lo + settings.batch_size]
+                run_settings.on_settled(group, r.take(group))
     _fold(standing, idx, r, stage.name, attack)
     return r
 

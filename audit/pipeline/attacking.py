@@ -74,18 +74,33 @@ class Pending:
     file: str
 
 
-def clean_pass(ctx: AuditContext, photos: list[tuple[int, Photo]], record: Record
-               ) -> list[Pending]:
+def clean_pass(ctx: AuditContext, photos: list[tuple[int, Photo]], record: Record,
+               first: Stage | None = None) -> tuple[list[Pending], AttackResult | None]:
     """Classify a chunk; rows for the photos not attacked (misclassified already, or already
-    the target class) are recorded, the others returned to be attacked."""
+    the target class) are recorded, the others returned to be attacked.
+
+    Where the attack's ``first`` stage can be the clean pass too (``Attack.look``: the probe,
+    whose gradient is taken at the clean photo), one program classifies the chunk and takes
+    that stage's step; its result for the photos to attack comes back with them (else None)."""
     names = ctx.classifier.class_names
     x0 = np.stack([p.pixels for _, p in photos]).astype(np.float32)
-    with span("clean pass", len(photos)):
-        probs = ctx.classifier.predict(x0, ctx.config.batch_size)
-    pred = probs.argmax(axis=1)
-    pending = []
+    known = np.array([names.index(p.label) if p.label in names else -1 for _, p in photos],
+                     np.int32)
+    look = None
+    if first is not None:
+        settings = replace(ctx.settings, loss=first.loss) if first.loss else ctx.settings
+        with span(f"clean pass + {first.name}", len(photos)):
+            look = first.attack.look(ctx.classifier, x0, label=known, target=ctx.target_index,
+                                     budget=first.budget, settings=settings)
+    if look is None:
+        with span("clean pass", len(photos)):
+            probs = ctx.classifier.predict(x0, ctx.config.batch_size)
+        pred = probs.argmax(axis=1)
+    else:
+        probs, pred = look.probs, look.pred
+    pending, attacked = [], []
     for j, (i, photo) in enumerate(photos):
-        true = names.index(photo.label) if photo.label in names else -1
+        true = int(known[j])
         reference = true if true >= 0 else int(pred[j])
         base = contract.clean_row(index=i, path=str(photo.path), true_label=photo.label,
                                   reference_label=names[reference],
@@ -96,7 +111,8 @@ def clean_pass(ctx: AuditContext, photos: list[tuple[int, Photo]], record: Recor
             record(contract.not_attacked_row(base, "already the target class"))
         else:
             pending.append(Pending(i, base, reference, x0[j], png_name(i, photo)))
-    return pending
+            attacked.append(j)
+    return pending, None if look is None else look.result.take(np.array(attacked, np.int64))
 
 
 def goal_of(ctx: AuditContext, pending: list[Pending]) -> Goal:
@@ -182,6 +198,9 @@ class Settler:
         ``keep`` groups are in flight."""
         while self.jobs and (len(self.jobs) > keep or self.jobs[0][0].done()):
             future, pending, result, min_eps = self.jobs.popleft()
+            if not future.done():
+                with span("writer wait", len(pending)):  # the attack waits for the thread
+                    future.result()
             rows_of(self.ctx, pending, result, future.result(), self.record, min_eps)
             self.flush()  # one fsync a group: the journal holds them before more work
 
@@ -209,17 +228,22 @@ class Attacking:
         self.threshold = QUEUE_BATCHES * ctx.config.batch_size
 
     def chunk(self, photos: list[tuple[int, Photo]]) -> None:
-        """A chunk's photos: the clean pass, then the first stage on those it attacks."""
-        pending = clean_pass(self.ctx, photos, self.record)
+        """A chunk's photos: the clean pass, then the first stage on those it attacks (or,
+        where that stage can be the clean pass too, both in one)."""
+        sweep = self.ctx.config.sweep
+        started = time.perf_counter()
+        pending, looked = clean_pass(self.ctx, photos, self.record,
+                                     None if sweep else self.plan[0])
         self.flush()
         if not pending:
             return
-        if self.ctx.config.sweep:
+        if sweep:
             self._attack_and_sweep(pending)
             return
         x0 = np.stack([p.x0 for p in pending])
         self._run(0, Standing.start(x0, goal_of(self.ctx, pending),
-                                    len(self.ctx.classifier.class_names)), pending)
+                                    len(self.ctx.classifier.class_names)), pending,
+                  looked=looked, looked_seconds=time.perf_counter() - started)
 
     def finish(self) -> None:
         """The input has ended: every queued stage runs on what waits for it, in order, and
@@ -242,17 +266,20 @@ class Attacking:
     def queued(self) -> int:
         return sum(len(s) for queue in self.waiting for s, _ in queue)
 
-    def _run(self, number: int, standing: Standing, pending: list[Pending]) -> None:
+    def _run(self, number: int, standing: Standing, pending: list[Pending], *,
+             looked: AttackResult | None = None, looked_seconds: float = 0.0) -> None:
+        """Stage ``number`` on ``standing`` (``looked``: its result, computed with the clean
+        pass in ``looked_seconds``), its settled photos to the settler, the rest queued."""
         stage, final = self.plan[number], number == len(self.plan) - 1
         reported = np.zeros(len(standing), bool)
 
         def settled(rows: np.ndarray, result: AttackResult) -> None:
             self.settler([pending[i] for i in rows], result)
 
-        started = time.perf_counter()
+        started = time.perf_counter() - looked_seconds
         with span(f"stage {stage.name}", len(standing)):
             r = run_stage(stage, self.ctx.classifier, standing, self.settings, final=final,
-                          reported=reported, on_settled=settled)
+                          reported=reported, on_settled=settled, done=looked)
         self.on_cost({"photos": len(standing),
                       "attack_seconds": round(time.perf_counter() - started, 3),
                       "evaluations": 0 if r is None else r.total_grad_evals + r.total_queries,

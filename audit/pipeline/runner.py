@@ -11,9 +11,11 @@ optional (the report) can fail; Ctrl-C writes the photos done so far as a partia
 
 from __future__ import annotations
 
+import contextvars
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -274,19 +276,43 @@ def _describe(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
     return manifest, fingerprint
 
 
-def _read_chunk(source: PhotoSource, indices: list[int], ctx: AuditContext, journal: Journal,
-                skipped: dict[int, dict], skips: _HeldLog) -> list[tuple[int, Photo]]:
-    """The readable photos of one chunk; the others are journaled as skipped, with a reason."""
+def _decoded(source: PhotoSource, todo: list[int], ctx: AuditContext
+             ) -> Iterator[list[tuple[int, Photo | Skipped]]]:
+    """``todo`` chunk by chunk, each photo decoded and resized (or the reason it cannot be),
+    with the next chunk decoded on a thread while the caller attacks this one: one chunk ahead,
+    so memory holds at most two chunks of photos."""
     size, channels = ctx.classifier.input_size, ctx.classifier.channels
+    chunks = [todo[lo:lo + ctx.config.chunk_size]
+              for lo in range(0, len(todo), ctx.config.chunk_size)]
+
+    def decode(chunk: list[int]) -> list[tuple[int, Photo | Skipped]]:
+        with span("decode", len(chunk)):
+            return [(i, source.read(i, size, channels)) for i in chunk]
+
+    reader = ThreadPoolExecutor(1, thread_name_prefix="advaudit-decode")
+    try:
+        ahead = reader.submit(contextvars.copy_context().run, decode, chunks[0]) \
+            if chunks else None
+        for k in range(len(chunks)):
+            got = ahead.result()
+            if k + 1 < len(chunks):
+                ahead = reader.submit(contextvars.copy_context().run, decode, chunks[k + 1])
+            yield got
+    finally:
+        reader.shutdown(wait=True, cancel_futures=True)
+
+
+def _readable(got: list[tuple[int, Photo | Skipped]], journal: Journal,
+              skipped: dict[int, dict], skips: _HeldLog) -> list[tuple[int, Photo]]:
+    """The readable photos of one chunk; the others are journaled as skipped, with a reason."""
     photos: list[tuple[int, Photo]] = []
-    for i in indices:
-        got = source.read(i, size, channels)
-        if isinstance(got, Skipped):
-            skipped[i] = {"index": i, **asdict(got)}
+    for i, photo in got:
+        if isinstance(photo, Skipped):
+            skipped[i] = {"index": i, **asdict(photo)}
             journal.skipped(skipped[i])
-            skips.say(f"skipped {got.path}: {got.reason}")
+            skips.say(f"skipped {photo.path}: {photo.reason}")
         else:
-            photos.append((i, got))
+            photos.append((i, photo))
             skips.release()
     return photos
 
@@ -310,13 +336,12 @@ def _stream(ctx: AuditContext, source: PhotoSource, journal: Journal, done: Reco
 
     attacking = Attacking(ctx, record=record, flush=journal.flush, on_cost=on_cost, tick=tick)
     skips = _HeldLog(log, release=bool(rows))
+    chunks = _decoded(source, todo, ctx)
     try:
-        for lo in range(0, len(todo), ctx.config.chunk_size):
-            chunk = todo[lo:lo + ctx.config.chunk_size]
-            with span("decode", len(chunk)):
-                photos = _read_chunk(source, chunk, ctx, journal, skipped, skips)
+        for got in chunks:
+            photos = _readable(got, journal, skipped, skips)
             if tick:
-                tick(0, len(chunk) - len(photos))  # skipped photos are done too
+                tick(0, len(got) - len(photos))  # skipped photos are done too
             if photos:
                 _audit_chunk(attacking, photos)
             attacking.drain()  # a chunk ends with every photo it settled in the journal
@@ -326,6 +351,7 @@ def _stream(ctx: AuditContext, source: PhotoSource, journal: Journal, done: Reco
         attacking.drain()
         raise
     finally:
+        chunks.close()  # the decoding thread stops
         attacking.close()
     journal.flush()
 

@@ -93,9 +93,9 @@ def test_the_queues_hold_at_most_a_few_batches(tiny_model, photos, tmp_path, mon
     seen: list[int] = []
     real = attacking.Attacking._run
 
-    def run(self, number, standing, pending):
+    def run(self, number, standing, pending, **looked):
         seen.append(self.queued())
-        return real(self, number, standing, pending)
+        return real(self, number, standing, pending, **looked)
 
     monkeypatch.setattr(attacking.Attacking, "_run", run)
     monkeypatch.setattr(attacking, "QUEUE_BATCHES", 1)
@@ -103,3 +103,58 @@ def test_the_queues_hold_at_most_a_few_batches(tiny_model, photos, tmp_path, mon
     # a stage runs as soon as a batch waits; what waits never reaches two batches per stage
     assert seen and max(seen) < 2 * 4 * 2
 
+
+
+def test_the_next_chunk_is_decoded_on_a_thread_one_chunk_ahead(tiny_model, photos, tmp_path,
+                                                                monkeypatch):
+    """Photos are decoded on the decoding thread, the next chunk while this one is attacked,
+    never more than one chunk ahead of the attack (memory holds two chunks at most)."""
+    import threading
+
+    reads: list[str] = []
+    ahead: list[int] = []
+    real_read, real_chunk = FolderSource.read, attacking.Attacking.chunk
+
+    def read(self, index, size, channels):
+        reads.append(threading.current_thread().name)
+        return real_read(self, index, size, channels)
+
+    def chunk(self, photos):
+        ahead.append(len(reads) - len(ahead) * 4 - len(photos))  # read beyond this chunk
+        return real_chunk(self, photos)
+
+    monkeypatch.setattr(FolderSource, "read", read)
+    monkeypatch.setattr(attacking.Attacking, "chunk", chunk)
+    audit(tiny_model, photos, tmp_path / "o", chunk_size=4, batch_size=4, attack="fgsm")
+    assert len(reads) == 24 and all(name.startswith("advaudit-decode") for name in reads)
+    assert len(ahead) == 6 and max(ahead) <= 4
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_the_probe_and_the_clean_pass_in_one_program_change_no_result(
+        tiny_model, photos, tmp_path, monkeypatch, labelled):
+    """auto's probe takes its gradient at the clean photo, so the audit classifies each chunk
+    and probes it in one program; the rows are those of a clean pass followed by the probe,
+    for labelled photos and for photos whose reference is the class the model gives them."""
+    import shutil
+
+    from audit.attacks.probe import SignProbe
+
+    if not labelled:
+        flat = tmp_path / "flat"
+        flat.mkdir()
+        for k, p in enumerate(sorted(photos.rglob("*.png"))):
+            shutil.copy(p, flat / f"{k:02d}.png")
+        photos = flat
+    fused, clf = audit(tiny_model, photos, tmp_path / "fused", chunk_size=8, batch_size=8,
+                       eps=8.0)
+    looks = clf.programs[("probe", "ce", "linf")]._compiled_fns
+    assert looks["look"].experimental_get_tracing_count() == 1 and "probe" not in looks
+    monkeypatch.setattr(SignProbe, "look", lambda self, *a, **k: None)
+    apart, clf = audit(tiny_model, photos, tmp_path / "apart", chunk_size=8, batch_size=8,
+                       eps=8.0)
+    assert "look" not in clf.programs[("probe", "ce", "linf")]._compiled_fns
+    fused, apart = without_timings(fused), without_timings(apart)
+    probed = [r for r in fused["images"] if r.get("found_by") == "probe"]
+    assert probed and len(probed) < fused["summary"]["n_attacked"]  # both kinds of photo
+    assert fused["images"] == apart["images"] and fused["summary"] == apart["summary"]
