@@ -11,6 +11,7 @@ own wall time, so nested parts are not to be added to their parent.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -22,11 +23,13 @@ class Stopwatch:
     seconds: dict[str, float] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # items a part handled (photos, PNGs)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # writer threads
 
     def add(self, name: str, seconds: float, items: int = 0) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-        self.calls[name] = self.calls.get(name, 0) + 1
-        self.counts[name] = self.counts.get(name, 0) + items
+        with self.lock:
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+            self.calls[name] = self.calls.get(name, 0) + 1
+            self.counts[name] = self.counts.get(name, 0) + items
 
 
 _ACTIVE: ContextVar[Stopwatch | None] = ContextVar("advaudit_stopwatch", default=None)

@@ -124,8 +124,13 @@ def report(s: dict, watch, r: dict, wall: float, args) -> None:
     n, attacked = s["n_images"] + s["n_skipped"], s["n_attacked"]
     grads = (s.get("grad_evals_per_image") or 0) * attacked
     queries = (s.get("queries_per_image") or 0) * attacked
+    # a photo the clean pass classified apart costs a forward pass; one classified with the
+    # first stage's step (auto's probe) costs none beyond that stage's gradient, unless it was
+    # not attacked: then the forward pass is what it needed
+    looked = any(k.startswith("clean pass + ") for k in watch.counts)
+    clean = s["n_images"] - attacked if looked else s["n_images"]
     work = {"decode": n * r["decode_s"],
-            "forward (clean pass, queries, re-check)": (s["n_images"] + queries + attacked)
+            "forward (clean pass, queries, re-check)": (clean + queries + attacked)
             * r["forward_s"],
             "gradients": grads * r["gradient_s"],
             "png write": 2 * attacked * r["png_s"]}
