@@ -172,8 +172,8 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
 
 
 class Settler:
-    """Settled photos to rows, with the PNG work beside the attack: writer threads encode,
-    write and read back each group's PNGs and measure its perturbations while the attack goes
+    """Settled photos to rows, with the PNG work beside the attack: a writer thread encodes,
+    writes and reads back each group's PNGs and measures its perturbations while the attack goes
     on; the group's rows are made (re-check) and recorded — after their PNGs, so the journal
     never names a file that is not there — once its files are done, in the order the groups
     settled. At most ``MAX_GROUPS`` groups are in flight, and ``drain`` waits for all of them
