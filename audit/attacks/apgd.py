@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
-from ..engine.gradient import per_sample, reduce_all_but_batch, useless_gradient
+from ..engine.gradient import per_sample, steepest_direction, useless_gradient
 from .base import DEFAULT_RUN, Attack, Budget, Goal, RunSettings, grid_radius
 from .gradient import grid_projection
 from .losses import attack_loss, succeeded
@@ -150,11 +150,7 @@ class APGDProgram(engine.Program):
         g_best = tf.where(per_sample(better, x), grad, state["g_best"])
         base = tf.where(per_sample(restart, x), z_best, state["z"])
         g = tf.where(per_sample(restart, x), g_best, grad)
-        if self.norm == "l2":
-            direction = g / tf.maximum(
-                tf.sqrt(reduce_all_but_batch(tf.reduce_sum, tf.square(g))), 1e-12)
-        else:
-            direction = tf.sign(g)
+        direction = steepest_direction(g, self.norm)
         eta = per_sample(schedule["eta"], x)
         z_plain = self.inside(base - eta * direction, x0, radius)
         alpha = per_sample(tf.where(taken == 0, 1.0, MOMENTUM), x)

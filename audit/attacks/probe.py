@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
-from ..engine.gradient import per_sample, reduce_all_but_batch, useless_gradient
+from ..engine.gradient import per_sample, steepest_direction, useless_gradient
 from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Look, RunSettings, grid_radius
 from .gradient import grid_projection
 from .losses import attack_loss, succeeded
@@ -57,12 +57,8 @@ class ProbeProgram:
         _, grad, clean = engine.value_and_grad(self._objective, x0, consts)
         finite, useless = useless_gradient(grad)
         grad = tf.where(per_sample(finite, grad), grad, tf.zeros_like(grad))
-        if self.norm == "l2":
-            direction = grad / tf.maximum(
-                tf.sqrt(reduce_all_but_batch(tf.reduce_sum, tf.square(grad))), 1e-12)
-        else:
-            direction = tf.sign(grad)
-        x = self.on_grid(x0 - per_sample(radius, x0) * direction, x0, radius)
+        step = per_sample(radius, x0) * steepest_direction(grad, self.norm)
+        x = self.on_grid(x0 - step, x0, radius)
         probs = tf.nn.softmax(self.classifier.logits(x, consts), axis=-1)
         success = succeeded(probs, clean["label"], consts["target"])
         return clean["probs"], clean["pred"], x, probs, success, useless
