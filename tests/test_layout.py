@@ -1,9 +1,9 @@
 """The architecture as rules a test can check, read from the source with ``ast``:
 
 * floors inside ``audit``: the ground floor (the files at its root) imports nothing above it;
-  the engine builds on the ground floor, the attacks on the engine, the results contract on the
-  ground floor only (no attack), the report and formats on results, the pipeline on all of
-  those, the CLI on everything;
+  the engine builds on the ground floor, the threat models on the engine, the attacks on
+  both; the results contract on the ground floor and the threat models only (no attack), the
+  report and formats on results, the pipeline on all of those, the CLI on everything;
 * only the entry points (``audit/cli/``, ``audit/pipeline/api.py``) import ``victims`` or
   ``optim_demos``, and only ``audit/cli/`` imports click;
 * the report's templates are reached through an import (``reports_templates``), not a string;
@@ -29,10 +29,11 @@ CORE = (*GROUND, "audit.engine", "audit.attacks.losses")
 FLOORS = {
     GROUND: GROUND,
     ("audit.engine",): GROUND,
-    ("audit.attacks",): (*GROUND, "audit.engine"),
-    ("audit.results",): GROUND,
-    ("audit.report",): (*GROUND, "audit.results", "reports_templates"),
-    ("audit.formats",): (*GROUND, "audit.results", "audit.report"),
+    ("audit.threats",): (*GROUND, "audit.engine"),
+    ("audit.attacks",): (*GROUND, "audit.engine", "audit.threats"),
+    ("audit.results",): (*GROUND, "audit.threats"),
+    ("audit.report",): (*GROUND, "audit.threats", "audit.results", "reports_templates"),
+    ("audit.formats",): (*GROUND, "audit.threats", "audit.results", "audit.report"),
     ("audit.pipeline",): ("audit", "reports_templates", "victims"),  # victims: the api only
 }
 MAX_FUNCTION_LINES = 60
@@ -187,8 +188,10 @@ def test_no_attack_is_named_by_a_string_outside_the_attacks():
     """The verdict, merge, console, bench and trust read an attack's traits, not its name."""
     from audit.attacks import ATTACKS
     from audit.attacks.auto import Auto
+    from audit.threats import THREATS
 
-    names = set(ATTACKS) | {stage for stage, _, _ in Auto().stage_attacks("linf")}
+    names = set(ATTACKS) | {stage for stage, _, _ in Auto().stage_attacks(THREATS["linf"])}
+    names |= {stage for stage, _, _ in Auto().stage_attacks(THREATS["l0"])}
     offenders = []
     for pkg in ("audit", "victims"):
         for path in (ROOT / pkg).rglob("*.py"):

@@ -14,6 +14,7 @@ from .apgd import APGD, APGDTargeted
 from .auto import Auto
 from .base import Attack, AttackResult, Budget, Goal, RunSettings
 from .sign import BIM, FGSM, MIFGSM, PGD, SeedProcedure
+from .sparse_rs import SparseRS
 from .square import Square
 
 ATTACKS: dict[str, Attack] = {a.name: a for a in (
@@ -26,11 +27,14 @@ ATTACKS: dict[str, Attack] = {a.name: a for a in (
     APGD(),
     APGDTargeted(),
     Square(),
+    SparseRS(),
 )}
 
 DEFAULT_ATTACK = "auto"  # the audit's attack when none is named: parameter-free, strong
 # The cheap sign-gradient attack the trust checks and the bench probe a model with.
 PROBE = ATTACKS["bim"]
+# ... and the one they probe with under a sparse threat model (L0, patch).
+SPARSE_PROBE = ATTACKS["sparse-rs"]
 
-__all__ = ["ATTACKS", "DEFAULT_ATTACK", "PROBE", "Attack", "AttackResult", "Budget", "Goal",
-           "RunSettings"]
+__all__ = ["ATTACKS", "DEFAULT_ATTACK", "PROBE", "SPARSE_PROBE", "Attack", "AttackResult",
+           "Budget", "Goal", "RunSettings"]

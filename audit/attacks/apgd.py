@@ -30,9 +30,9 @@ import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
-from ..engine.gradient import per_sample, steepest_direction, useless_gradient
-from .base import DEFAULT_RUN, Attack, Budget, Goal, RunSettings, grid_radius
-from .gradient import grid_projection
+from ..engine.gradient import per_sample, useless_gradient
+from ..threats import BallThreat
+from .base import DEFAULT_RUN, Attack, Goal, RunSettings
 from .losses import attack_loss, succeeded
 from .rounds import Rounds, keep_better, kept_init
 
@@ -114,14 +114,13 @@ class APGDProgram(engine.Program):
 
     classifier: Classifier
     loss: str
-    norm: str
+    threat: BallThreat
     jit_compile: bool = False
 
     def __post_init__(self):
         self.n_classes = len(self.classifier.class_names)
-        self.on_grid = grid_projection(self.norm)
-        ball = engine.l2_ball() if self.norm == "l2" else engine.linf_ball()
-        self.inside = engine.compose(ball, engine.box(0.0, 255.0))
+        self.on_grid = self.threat.projection()
+        self.inside = self.threat.inside()
 
     def objective(self, x, consts):
         logits = self.classifier.logits(x, consts)
@@ -150,7 +149,7 @@ class APGDProgram(engine.Program):
         g_best = tf.where(per_sample(better, x), grad, state["g_best"])
         base = tf.where(per_sample(restart, x), z_best, state["z"])
         g = tf.where(per_sample(restart, x), g_best, grad)
-        direction = steepest_direction(g, self.norm)
+        direction = self.threat.steepest_direction(g)
         eta = per_sample(schedule["eta"], x)
         z_plain = self.inside(base - eta * direction, x0, radius)
         alpha = per_sample(tf.where(taken == 0, 1.0, MOMENTUM), x)
@@ -167,36 +166,23 @@ class APGDProgram(engine.Program):
         return new_state, success, {"probs": probs, "values": values, engine.STUCK: stuck}
 
 
-def random_start(x0: np.ndarray, budget: Budget, rng: np.random.Generator) -> np.ndarray:
-    """A random continuous point of the ball around one image (L-inf: uniform; L2: a random
-    direction at half the radius, as in the authors' code), inside 0..255; APGD rounds it
-    before evaluating it."""
-    r = grid_radius(budget)
-    if budget.norm == "l2":
-        direction = rng.standard_normal(x0.shape).astype(np.float32)
-        delta = direction * (0.5 * r / max(float(np.linalg.norm(direction)), 1e-12))
-    else:
-        delta = rng.uniform(-r, r, size=x0.shape).astype(np.float32)
-    return np.clip(x0 + delta, 0, 255).astype(np.float32)
-
-
 class APGD(Attack):
     name = "apgd"
     about = ("PGD with momentum and a step size halved on stagnation from 2 eps, random start, "
              "evaluated on the pixel grid (Croce & Hein 2020)")
     constant_steps = False
-    norms = ("linf", "l2")
+    threats = ("linf", "l2")
     default_steps = 100
     fixed = {"step": "eps"}  # no step to choose: it starts at 2 eps, clipped to the ball
 
     def __init__(self, restarts: int = 1):
         self.restarts = restarts
 
-    def program(self, classifier: Classifier, loss: str, norm: str,
+    def program(self, classifier: Classifier, loss: str, threat: BallThreat,
                 jit_compile: bool) -> APGDProgram:
-        """Compiled once per classifier, loss and norm (the radius is an input)."""
-        return classifier.program(("apgd", loss, norm, jit_compile),
-                                  lambda: APGDProgram(classifier, loss, norm, jit_compile))
+        """Compiled once per classifier, loss and threat model (the radius is an input)."""
+        return classifier.program(("apgd", loss, threat.name, jit_compile),
+                                  lambda: APGDProgram(classifier, loss, threat, jit_compile))
 
     def loss_targets(self, classifier: Classifier, x0: np.ndarray, goal: Goal,
                      settings: RunSettings, rounds: Rounds) -> list[np.ndarray]:
@@ -210,8 +196,8 @@ class APGD(Attack):
         if n == 0:
             return rounds.result(self.name)
         loss = self.effective_loss(settings)
-        program = self.program(classifier, loss, budget.norm, settings.jit_compile)
-        radius = np.full(n, grid_radius(budget), np.float32)
+        program = self.program(classifier, loss, budget.threat, settings.jit_compile)
+        radius = np.full(n, budget.radius, np.float32)
         marks = np.full((n, CHECKPOINT_SLOTS), -1, np.int32)
         w = checkpoints(budget.steps)
         marks[:, :len(w)] = w
@@ -230,7 +216,7 @@ class APGD(Attack):
                 # start apart
                 salt = zlib.crc32(self.name.encode())
                 start = np.stack([
-                    random_start(x0[i], budget, np.random.default_rng(
+                    budget.threat.random_start(x0[i], budget.radius, np.random.default_rng(
                         [settings.seed, int(goal.ids[i]), run_index, salt])) for i in idx])
             pool = engine.run_pool(
                 program, start,

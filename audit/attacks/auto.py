@@ -12,7 +12,11 @@ On the images still standing after each stage:
    works when gradients are masked. An image only Square flips is evidence of masking, and the
    verdict says so.
 
-Only the budget (eps) and the norm are the user's to choose. Each image leaves at its first
+Under a sparse threat model (L0 pixels, a patch) the cascade is Sparse-RS alone, 1000 queries:
+balls and gradient steps do not describe those sets, and random search is what the literature
+found strongest there (Croce et al. 2022).
+
+Only the budget (eps) and the threat model are the user's to choose. Each image leaves at its first
 flip, and each stage runs only on the images no earlier stage flipped, so a vulnerable model is
 audited in a few gradient evaluations per image while a robust one gets the full cascade.
 ``found_by`` names the stage that flipped each image; its cost is the sum over the stages it
@@ -27,10 +31,12 @@ from dataclasses import replace
 import numpy as np
 
 from ..classifier import Classifier
+from ..threats import THREATS, ThreatModel
 from .apgd import APGD, APGDTargeted
 from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal, RunSettings, Stage
 from .cascade import Standing, run_stage
 from .probe import SignProbe
+from .sparse_rs import SparseRS
 from .square import Square
 
 PROBE_COST = 2  # the probe: one gradient and one query
@@ -40,9 +46,9 @@ TARGETS = 3
 AA_TARGETS, AA_ITERATIONS, AA_QUERIES = 9, 100, 5000  # AutoAttack's standard version
 
 
-def stages(norm: str) -> list[str]:
-    """The stage names of the cascade for a norm (Square exists for L-inf only)."""
-    return [name for name, _, _ in Auto().stage_attacks(norm)]
+def stages(threat: ThreatModel) -> list[str]:
+    """The stage names of the cascade for a threat model (Square exists for L-inf only)."""
+    return [name for name, _, _ in Auto().stage_attacks(threat)]
 
 
 def full_budget(n_classes: int) -> int:
@@ -56,21 +62,27 @@ class Auto(Attack):
              "DLR, top 3 classes), Square (gradient-free, L-inf); AutoAttack's idea with "
              "per-image early stop")
     constant_steps = False
-    norms = ("linf", "l2")
+    threats = tuple(THREATS)
     fixed = {"step": "eps", "steps": ITERATIONS, "queries": QUERIES}
     strong = True
 
-    def stages(self, norm: str) -> list[str]:
-        return stages(norm)
+    def stages(self, threat: ThreatModel) -> list[str]:
+        return stages(threat)
 
-    def gradient_free_stages(self, norm: str) -> list[str]:
-        return [name for name, attack, _ in self.stage_attacks(norm) if not attack.uses_gradient]
+    def gradient_free_stages(self, threat: ThreatModel) -> list[str]:
+        return [name for name, attack, _ in self.stage_attacks(threat)
+                if not attack.uses_gradient]
 
-    def yardstick(self, n_classes: int) -> dict:
+    def uses_gradient_under(self, threat: ThreatModel) -> bool:
+        return any(attack.uses_gradient for _, attack, _ in self.stage_attacks(threat))
+
+    def yardstick(self, threat: ThreatModel, n_classes: int) -> dict | None:
         """AutoAttack's standard version (APGD-CE 100, APGD-T 9 x 100, FAB-T 9 x 100, Square
         5000 queries, each on survivors, no per-image early stop inside a run), assuming it
         flips each image at the stage our cascade did; its Square stops at a flip, after as many
-        queries as ours did."""
+        queries as ours did. AutoAttack has no sparse version: no yardstick there."""
+        if not threat.dense:
+            return None
         t = min(AA_TARGETS, n_classes - 1)
         return {"name": "AutoAttack standard", "steps": [  # it has no probe: APGD-CE flips those
             {"stage": ["probe", "apgd-ce"], "cost": AA_ITERATIONS, "queries": False},
@@ -78,20 +90,19 @@ class Auto(Attack):
             {"stage": None, "cost": t * AA_ITERATIONS, "queries": False},  # FAB-T
             {"stage": "square", "cost": AA_QUERIES, "queries": True}]}
 
-    def stage_attacks(self, norm: str) -> list[tuple[str, Attack, str | None]]:
-        """(stage name, attack, loss it runs with)."""
+    def stage_attacks(self, threat: ThreatModel) -> list[tuple[str, Attack, str | None]]:
+        """(stage name, attack, loss it runs with): each stage that can search ``threat``."""
         out: list[tuple[str, Attack, str | None]] = [
             ("probe", SignProbe(), "ce"), ("apgd-ce", APGD(), "ce"),
-            ("apgd-t", APGDTargeted(targets=TARGETS), None)]
-        if norm == "linf":
-            out.append(("square", Square(), None))
-        return out
+            ("apgd-t", APGDTargeted(targets=TARGETS), None), ("square", Square(), None),
+            ("sparse-rs", SparseRS(), None)]
+        return [stage for stage in out if threat.name in stage[1].threats]
 
     def plan(self, budget: Budget) -> list[Stage]:
         """Each stage under its own budget: APGD's iterations, Square's queries (its steps)."""
         return [Stage(name, attack, loss, attack.budget(budget.eps, 1.0, ITERATIONS,
-                                                        budget.norm, budget.queries))
-                for name, attack, loss in self.stage_attacks(budget.norm)]
+                                                        budget.threat, budget.queries))
+                for name, attack, loss in self.stage_attacks(budget.threat)]
 
     def run(self, classifier: Classifier, x0, goal: Goal, budget: Budget,
             settings: RunSettings = DEFAULT_RUN, *, x_start=None,

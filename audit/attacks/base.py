@@ -20,14 +20,15 @@ import numpy as np
 
 from ..classifier import Classifier
 from ..errors import UsageError
+from ..threats import DEFAULT_THREAT, THREATS, ThreatModel, named
 
-NORMS = ("linf", "l2")
 DEFAULT_QUERIES = 1000
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How far and how fast, in counts: ``eps`` per pixel (L-inf) or in total (L2).
+    """How far and how fast: ``eps`` in the threat model's unit (counts per pixel for L-inf,
+    counts in total for L2, pixels for L0, the side for a patch; ``audit.threats``).
 
     ``eps`` is ``math.inf`` only for attacks that dictate an unbounded ball (the seed procedure).
     ``steps`` bounds gradient iterations, ``queries`` the forward passes of a gradient-free
@@ -37,16 +38,14 @@ class Budget:
     eps: float
     step: float
     steps: int
-    norm: str = "linf"
+    threat: ThreatModel = THREATS[DEFAULT_THREAT]
     queries: int = DEFAULT_QUERIES
 
-
-def grid_radius(budget: Budget) -> float:
-    """The radius an attack on the uint8 grid can use: whole counts for L-inf (a delta of 4.5
-    counts cannot be saved, and rounding x0 + 4.5 to the grid could land on 5)."""
-    if budget.norm == "linf" and math.isfinite(budget.eps):
-        return float(math.floor(budget.eps + 1e-6))
-    return budget.eps
+    @property
+    def radius(self) -> float:
+        """What an attack on the uint8 grid can use (whole counts for L-inf: a delta of 4.5
+        counts cannot be saved)."""
+        return self.threat.radius(self.eps)
 
 
 @dataclass(frozen=True)
@@ -172,7 +171,7 @@ class Attack(ABC):
 
     name: ClassVar[str]
     about: ClassVar[str]
-    norms: ClassVar[tuple[str, ...]] = ("linf",)
+    threats: ClassVar[tuple[str, ...]] = ("linf",)  # the threat models it can search
     uses_gradient: ClassVar[bool] = True
     loss: ClassVar[str | None] = None  # a loss the attack dictates; None: the user's choice
     early_stop: ClassVar[bool] = True  # False: always takes every step (the seed procedure)
@@ -191,15 +190,15 @@ class Attack(ABC):
         standing (``audit.attacks.cascade``): one, the attack itself, unless it is a cascade."""
         return [Stage(self.name, self, None, budget)]
 
-    def stages(self, norm: str) -> list[str]:
-        """The stages that run under ``norm``, in order, as ``found_by`` names them."""
+    def stages(self, threat: ThreatModel) -> list[str]:
+        """The stages that run under ``threat``, in order, as ``found_by`` names them."""
         return [self.name]
 
-    def gradient_free_stages(self, norm: str) -> list[str]:
+    def gradient_free_stages(self, threat: ThreatModel) -> list[str]:
         """Stages that need no gradient: masking cannot hide a model from them."""
         return [] if self.uses_gradient else [self.name]
 
-    def yardstick(self, n_classes: int) -> dict | None:
+    def yardstick(self, threat: ThreatModel, n_classes: int) -> dict | None:
         """A reference attack's cost per image as data (``audit.results.yardstick``), or None.
 
         ``{"name": ..., "steps": [{"stage": NAME or None, "cost": N, "queries": bool}]}``: an
@@ -207,36 +206,41 @@ class Attack(ABC):
         ``queries`` step charges the image's own queries instead, where it flipped there)."""
         return None
 
-    def traits(self, norm: str, n_classes: int) -> dict:
+    def uses_gradient_under(self, threat: ThreatModel) -> bool:
+        """Whether any stage that runs under ``threat`` asks for a gradient."""
+        return self.uses_gradient
+
+    def traits(self, threat: ThreatModel, n_classes: int) -> dict:
         """What the rest of advaudit may know of this attack, recorded in the manifest: the
         verdict, merge, console, bench and trust read these, never the attack's name."""
-        return {"uses_gradient": self.uses_gradient, "strong": self.strong,
-                "stages": self.stages(norm),
-                "gradient_free_stages": self.gradient_free_stages(norm),
-                "yardstick": self.yardstick(n_classes)}
+        return {"uses_gradient": self.uses_gradient_under(threat), "strong": self.strong,
+                "stages": self.stages(threat),
+                "gradient_free_stages": self.gradient_free_stages(threat),
+                "yardstick": self.yardstick(threat, n_classes)}
 
     def budget(self, eps: float, step: float = 1.0, steps: int | None = None,
-               norm: str = "linf", queries: int = DEFAULT_QUERIES) -> Budget:
+               threat: str | ThreatModel = DEFAULT_THREAT, queries: int = DEFAULT_QUERIES
+               ) -> Budget:
         """A validated budget for this attack; fields the attack dictates override the user's.
 
         ``steps=None`` takes the attack's own default (APGD's schedule wants 100 iterations where
         BIM's 10 are enough)."""
         if steps is None:
             steps = self.default_steps
-        if norm not in self.norms:
-            raise UsageError(f"--norm {norm} is not available with --attack {self.name} "
-                             f"(it supports {', '.join(self.norms)})")
-        if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
-            raise UsageError(f"--eps {eps} is not a budget: give a finite count >= 0 "
-                             "(4 means 4/255)")
+        threat = named(threat) if isinstance(threat, str) else threat
+        if threat.name not in self.threats:
+            raise UsageError(f"--threat {threat.name} is not available with --attack "
+                             f"{self.name} (it searches {', '.join(self.threats)}); omit "
+                             "--attack for the default cascade, which fits every threat model")
+        threat.check_eps(eps)
         if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
             raise UsageError(f"--step {step} is not a step size: give a count > 0")
         if int(steps) < 1:
             raise UsageError(f"--steps {steps} must be at least 1")
         if int(queries) < 1:
             raise UsageError(f"--queries {queries} must be at least 1")
-        values = {"eps": float(eps), "step": float(step), "steps": int(steps), "norm": norm,
-                  "queries": int(queries)}
+        values = {"eps": float(eps), "step": float(step), "steps": int(steps),
+                  "threat": threat, "queries": int(queries)}
         for key, value in self.fixed.items():  # a string names another budget field
             values[key] = values[value] if isinstance(value, str) else value
         return Budget(**values)

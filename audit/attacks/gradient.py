@@ -8,15 +8,12 @@ through the engine's slot pool, so early stop saves real gradient work.
 
 from __future__ import annotations
 
-import functools
-import math
-
 import numpy as np
 import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
-from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal, grid_radius
+from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal
 from .losses import attack_loss, succeeded
 
 
@@ -35,28 +32,9 @@ def goal_met(values, extras, consts):
     return succeeded(extras["probs"], consts["label"], consts["target"])
 
 
-@functools.cache
-def grid_projection(norm: str) -> engine.Projection:
-    """Ball, then the 0..255 box, then the integer grid (keeping an L2 radius); one per norm, so
-    programs with equal rules share the engine's fused update."""
-    ball = engine.l2_ball() if norm == "l2" else engine.linf_ball()
-    return engine.compose(ball, engine.box(0.0, 255.0), engine.pixel_grid(l2_radius=norm == "l2"))
-
-
-def random_delta(shape: tuple[int, ...], budget: Budget, rng: np.random.Generator
-                 ) -> np.ndarray:
-    """A uniform random perturbation inside the budget's ball, on the integer grid."""
-    if budget.norm == "l2":
-        direction = rng.standard_normal(shape)
-        direction /= max(np.linalg.norm(direction), 1e-12)
-        radius = budget.eps * rng.uniform() ** (1.0 / direction.size)
-        return np.trunc(direction * radius).astype(np.float32)
-    e = int(math.floor(budget.eps + 1e-6))
-    return rng.integers(-e, e + 1, size=shape).astype(np.float32)
-
-
 class GradientAttack(Attack):
     """An attack that is one ``Descent``: subclasses implement ``rule``."""
+
 
     random_start = False
 
@@ -69,7 +47,7 @@ class GradientAttack(Attack):
         x0 = x0.astype(np.float32)
         if not self.random_start or budget.eps == 0:
             return x0.copy()
-        delta = np.stack([random_delta(x.shape, budget, rng) for x, rng in
+        delta = np.stack([budget.threat.random_delta(x.shape, budget.eps, rng) for x, rng in
                           zip(x0, goal.rngs(seed), strict=True)]) if len(x0) else x0
         return np.clip(x0 + delta, 0, 255)
 
@@ -80,13 +58,13 @@ class GradientAttack(Attack):
         Cached on the classifier: the sweep, the trust checks and the main attack share traced
         steps instead of paying for a new trace each.
         """
-        rule = self.rule(budget)
+        rule, threat = self.rule(budget), budget.threat
         # A sign step clipped to an L-inf ball and rounded is exact elementwise arithmetic, so
         # XLA may fuse it without changing a single pixel (the engine says why not more).
-        fuse = type(rule) is engine.SignStep and budget.norm == "linf"
+        fuse = type(rule) is engine.SignStep and threat.exact_sign_update
         return classifier.program(
-            ("descent", repr(rule), budget.norm, loss, jit_compile),
-            lambda: engine.Descent(objective(classifier, loss), rule, grid_projection(budget.norm),
+            ("descent", repr(rule), threat.name, loss, jit_compile),
+            lambda: engine.Descent(objective(classifier, loss), rule, threat.projection(),
                                    goal_met, jit_compile, fuse_update=fuse))
 
     def run(self, classifier, x0, goal, budget, settings=DEFAULT_RUN, *, x_start=None):
@@ -99,7 +77,7 @@ class GradientAttack(Attack):
         n_classes = len(classifier.class_names)
         settled = settings.on_settled
         pool = engine.run_pool(
-            program, x_start, {"x0": x0, "radius": np.full(n, grid_radius(budget), np.float32),
+            program, x_start, {"x0": x0, "radius": np.full(n, budget.radius, np.float32),
                                **goal.consts()},
             max_steps=budget.steps,
             **{**settings.pool_options(), "early_stop": settings.early_stop and self.early_stop},

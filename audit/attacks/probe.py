@@ -25,19 +25,19 @@ import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
-from ..engine.gradient import per_sample, steepest_direction, useless_gradient
-from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Look, RunSettings, grid_radius
-from .gradient import grid_projection
+from ..engine.gradient import per_sample, useless_gradient
+from ..threats import BallThreat
+from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Look, RunSettings
 from .losses import attack_loss, succeeded
 
 
 class ProbeProgram:
-    """The compiled probe for a classifier, loss and norm (the radius is an input): ``probe``
-    alone, or ``look``, which also returns the clean pass."""
+    """The compiled probe for a classifier, loss and threat model (the radius is an input):
+    ``probe`` alone, or ``look``, which also returns the clean pass."""
 
-    def __init__(self, classifier: Classifier, loss: str, norm: str):
-        self.classifier, self.loss, self.norm = classifier, loss, norm
-        self.on_grid = grid_projection(norm)
+    def __init__(self, classifier: Classifier, loss: str, threat: BallThreat):
+        self.classifier, self.loss, self.threat = classifier, loss, threat
+        self.on_grid = threat.projection()
         self._compiled_fns: dict = {}  # traced on first use, as engine Programs keep theirs
 
     def compiled(self, name: str):
@@ -57,7 +57,7 @@ class ProbeProgram:
         _, grad, clean = engine.value_and_grad(self._objective, x0, consts)
         finite, useless = useless_gradient(grad)
         grad = tf.where(per_sample(finite, grad), grad, tf.zeros_like(grad))
-        step = per_sample(radius, x0) * steepest_direction(grad, self.norm)
+        step = per_sample(radius, x0) * self.threat.steepest_direction(grad)
         x = self.on_grid(x0 - step, x0, radius)
         probs = tf.nn.softmax(self.classifier.logits(x, consts), axis=-1)
         success = succeeded(probs, clean["label"], consts["target"])
@@ -71,19 +71,19 @@ class SignProbe(Attack):
     name = "probe"
     about = ("one sign step of the whole budget from the clean image (FGSM), checked by one "
              "forward pass: 1 gradient + 1 query per image; auto's first, transparent stage")
-    norms = ("linf", "l2")
+    threats = ("linf", "l2")
     fixed = {"steps": 1, "step": "eps"}
     transparent = True
 
-    def program(self, classifier: Classifier, loss: str, norm: str) -> ProbeProgram:
-        return classifier.program(("probe", loss, norm),
-                                  lambda: ProbeProgram(classifier, loss, norm))
+    def program(self, classifier: Classifier, loss: str, threat: BallThreat) -> ProbeProgram:
+        return classifier.program(("probe", loss, threat.name),
+                                  lambda: ProbeProgram(classifier, loss, threat))
 
     def run(self, classifier, x0, goal, budget, settings=DEFAULT_RUN, *, x_start=None):
         """Every row in batches of ``settings.batch_size``; ``x_start`` is ignored (the probe
         always steps from the clean image). A flip is reported to ``on_settled`` at once."""
         x0 = np.asarray(x0, np.float32)
-        program = self.program(classifier, self.effective_loss(settings), budget.norm)
+        program = self.program(classifier, self.effective_loss(settings), budget.threat)
         out = _empty(x0, len(classifier.class_names))
         for rows, (x, probs, success, useless) in _batches(
                 program.compiled("probe"), x0, goal.consts(), budget, settings.batch_size):
@@ -102,7 +102,7 @@ class SignProbe(Attack):
         does not attack those."""
         x0 = np.asarray(x0, np.float32)
         n = len(x0)
-        program = self.program(classifier, self.effective_loss(settings), budget.norm)
+        program = self.program(classifier, self.effective_loss(settings), budget.threat)
         consts = {"label": np.asarray(label, np.int32),
                   "target": np.full(n, target, np.int32)}
         clean = np.zeros((n, len(classifier.class_names)), np.float32)
@@ -133,7 +133,7 @@ def _batches(fn, x0: np.ndarray, consts: dict[str, np.ndarray], budget: Budget,
              batch_size: int) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
     """``fn`` over ``x0`` in batches of one shape (the last one padded by repeating rows, so
     one trace serves the whole audit); each batch's rows and outputs, padding dropped."""
-    radius = tf.fill([batch_size], np.float32(grid_radius(budget)))
+    radius = tf.fill([batch_size], np.float32(budget.radius))
     for lo in range(0, len(x0), batch_size):
         rows = np.arange(lo, min(len(x0), lo + batch_size))
         padded = np.resize(rows, batch_size)

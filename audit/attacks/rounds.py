@@ -29,7 +29,7 @@ def kept_init(x: tf.Tensor, n_classes: int) -> dict[str, tf.Tensor]:
             "kept_loss": tf.fill([b], np.float32(np.inf)), "kept_success": tf.zeros([b], tf.bool)}
 
 
-def _better(success, values, kept_success, kept_loss):
+def better_than_kept(success, values, kept_success, kept_loss):
     """Works on NumPy arrays and tensors alike: a success beats a failure, then a lower loss."""
     return (success & ~kept_success) | (~(success ^ kept_success) & (values < kept_loss))
 
@@ -37,7 +37,7 @@ def _better(success, values, kept_success, kept_loss):
 def keep_better(state: dict[str, tf.Tensor], x: tf.Tensor, probs: tf.Tensor, values: tf.Tensor,
                 success: tf.Tensor) -> dict[str, tf.Tensor]:
     """The kept point after evaluating ``x``."""
-    better = _better(success, values, state["kept_success"], state["kept_loss"])
+    better = better_than_kept(success, values, state["kept_success"], state["kept_loss"])
     return {
         "kept_x": tf.where(per_sample(better, x), x, state["kept_x"]),
         "kept_probs": tf.where(better[:, None], probs, state["kept_probs"]),
@@ -52,7 +52,7 @@ def settle(pool: PoolResult) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     A job that finished at its first evaluation has no kept point yet (an infinite loss)."""
     s = pool.state
     values = pool.extras["values"]
-    final = _better(pool.success, values, s["kept_success"], s["kept_loss"]) | (
+    final = better_than_kept(pool.success, values, s["kept_success"], s["kept_loss"]) | (
         ~np.isfinite(s["kept_loss"]) & ~s["kept_success"])
 
     def choose(a: np.ndarray, b: np.ndarray) -> np.ndarray:

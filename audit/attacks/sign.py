@@ -32,11 +32,11 @@ class BIM(GradientAttack):
 class PGD(GradientAttack):
     name = "pgd"
     about = "BIM from a uniform random start in the ball (Madry et al. 2018)"
-    norms = ("linf", "l2")
+    threats = ("linf", "l2")
     random_start = True
 
     def rule(self, budget: Budget) -> engine.StepRule:
-        return engine.L2Step(budget.step) if budget.norm == "l2" else engine.SignStep(budget.step)
+        return budget.threat.steepest_rule(budget.step)
 
 
 class MIFGSM(GradientAttack):

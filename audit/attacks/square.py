@@ -9,9 +9,8 @@ p_init = 0.8 and halves at the published fractions of the query budget (after 10
 1000, 2000, 4000, 6000 and 8000 of 10,000 queries). Perturbations are whole counts, so every
 point it evaluates is a saved PNG exactly.
 
-Each image is a job in the engine's slot pool with its own query counter and its own random
-stream (seeded from ``--seed`` and the image's id, not its batch slot or chunk), and leaves the
-pool at its first success. Cost: one forward pass (query) per step, no gradient evaluations.
+Each image is a job in the engine's slot pool (``search.RandomSearch``: seeded per image, one
+query per step, no gradient evaluations).
 """
 
 from __future__ import annotations
@@ -23,12 +22,12 @@ import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
-from .base import DEFAULT_RUN, Attack, grid_radius
+from ..threats.base import halvings
 from .losses import margin, succeeded
-from .rounds import Rounds, keep_better, kept_init
+from .rounds import keep_better, kept_init
+from .search import RandomSearch
 
 P_INIT = 0.8
-HALVE_AFTER = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)  # per 10,000 iterations
 
 
 def window_size(i: tf.Tensor, n_iters: tf.Tensor, height: int, width: int,
@@ -36,11 +35,7 @@ def window_size(i: tf.Tensor, n_iters: tf.Tensor, height: int, width: int,
     """Side of the square window at iteration ``i`` of ``n_iters`` (0-based, per sample): the
     share p of the image halves at each published fraction; side round(sqrt(p h w)), kept in
     1..min(h, w) - 1 as in the authors' code."""
-    i = tf.cast(i, tf.int64)
-    n_iters = tf.maximum(tf.cast(n_iters, tf.int64), 1)
-    scaled = i * 10000 // n_iters
-    halvings = tf.add_n([tf.cast(scaled > t, tf.float32) for t in HALVE_AFTER])
-    p = p_init * tf.pow(0.5, halvings)
+    p = p_init * tf.pow(0.5, halvings(i, n_iters))
     side = tf.round(tf.sqrt(p * height * width))
     return tf.cast(tf.clip_by_value(side, 1.0, float(max(1, min(height, width) - 1))), tf.int32)
 
@@ -109,42 +104,19 @@ def stripes(x0: np.ndarray, radius: float, rng: np.random.Generator) -> np.ndarr
     return np.clip(x0 + shift, 0, 255).astype(np.float32)
 
 
-class Square(Attack):
+class Square(RandomSearch):
     name = "square"
     about = ("random search: square windows of +-eps accepted when the margin falls, window "
              "shrinking with the query budget; no gradients (Andriushchenko et al. 2020)")
-    constant_steps = False
-    uses_gradient = False
-    loss = "margin"
-    fixed = {"step": "eps", "steps": "queries"}  # each query is one step of +-eps windows
 
-    def program(self, classifier: Classifier, jit_compile: bool) -> SquareProgram:
+    def program(self, classifier: Classifier, budget, jit_compile: bool) -> SquareProgram:
         return classifier.program((self.name, jit_compile),
                                   lambda: SquareProgram(classifier, jit_compile=jit_compile))
 
-    def run(self, classifier, x0, goal, budget, settings=DEFAULT_RUN, *, x_start=None):
-        x0 = np.asarray(x0, np.float32)
-        n = len(x0)
-        rounds = Rounds(x0, len(classifier.class_names))
-        if n == 0:
-            return rounds.result(self.name)
-        radius = grid_radius(budget)
-        # every draw per image from (seed, image id): batching, chunking and sharding do not
-        # change an image's windows
-        rngs = goal.rngs(settings.seed)
-        keys = np.array([rng.integers(0, 2**31) for rng in rngs], np.int64)
+    def begin(self, x0, budget, rngs, x_start):
+        radius = budget.threat.radius(budget.eps)
         if x_start is None:
             start = np.stack([stripes(x, radius, rng) for x, rng in zip(x0, rngs, strict=True)])
         else:
             start = np.asarray(x_start, np.float32)
-        program = self.program(classifier, settings.jit_compile)
-        pool = engine.run_pool(
-            program, start,
-            {"x0": x0, "up": np.clip(x0 + radius, 0, 255), "down": np.clip(x0 - radius, 0, 255),
-             "rng_key": keys, **goal.consts()},
-            max_steps=budget.steps - 1 if radius > 0 else 0, **settings.pool_options(),
-            on_finished=rounds.reporter(np.arange(n), settings.on_settled, name=self.name,
-                                        final=True, grads_per_step=0, queries_per_step=1,
-                                        comparable=False))
-        rounds.add(np.arange(n), pool, grads_per_step=0, queries_per_step=1, comparable=False)
-        return rounds.result(self.name)
+        return start, {"up": np.clip(x0 + radius, 0, 255), "down": np.clip(x0 - radius, 0, 255)}

@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 
 from ..attacks import ATTACKS, DEFAULT_ATTACK, Attack
-from ..attacks.base import DEFAULT_QUERIES, NORMS
+from ..attacks.base import DEFAULT_QUERIES
 from ..attacks.losses import LOSSES
+from ..threats import DEFAULT_THREAT, THREATS
 from .options import (
     COUNTS,
     DEVICES,
@@ -91,19 +92,23 @@ def refuse_ignored_options(ctx: click.Context, attack: str) -> None:
 @click.option("--attack", type=click.Choice(list(ATTACKS)), default=DEFAULT_ATTACK,
               show_default=True)
 @click.option("--eps", type=COUNTS, default="4", show_default=True,
-              help="Budget in counts (0..255 scale) per pixel (L-inf) or in total (L2).")
+              help="Budget in the threat model's unit: counts (0..255 scale) per pixel (linf) "
+                   "or in total (l2), pixels changed (l0), the square's side (patch).")
 @click.option("--step", type=COUNTS, default="1", show_default=True, help="Step size in counts.")
 @click.option("--steps", type=click.IntRange(1), help=_steps_help())
 @click.option("--queries", type=click.IntRange(1), default=DEFAULT_QUERIES, show_default=True,
-              help="Forward passes per image for gradient-free attacks (square).")
-@click.option("--norm", type=click.Choice(list(NORMS)), default="linf", show_default=True,
-              help="Ball of the budget (" + "; ".join(
-                  f"{n}: {', '.join(a for a in ATTACKS if n in ATTACKS[a].norms)}"
-                  for n in NORMS) + ").")
+              help="Forward passes per image for gradient-free attacks (square, sparse-rs).")
+@click.option("--threat", "--norm", "threat", type=click.Choice(list(THREATS)),
+              default=DEFAULT_THREAT, show_default=True,
+              help="Threat model: what may change (" + "; ".join(
+                  f"{n}: {t.about}; attacks "
+                  + ", ".join(a for a in ATTACKS if n in ATTACKS[a].threats)
+                  for n, t in THREATS.items()) + "). --norm is the older name.")
 @click.option("--loss", type=click.Choice(list(LOSSES)), default="margin", show_default=True,
               help="; ".join(f"{k}: {about}" for k, (_, about) in LOSSES.items()) + ".")
 @click.option("--target", help="Targeted attack toward this class name.")
-@click.option("--sweep", is_flag=True, help="Find each image's minimal L-inf budget.")
+@click.option("--sweep", is_flag=True,
+              help="Find each image's minimal budget (in the threat model's unit).")
 @click.option("--max-eps", type=click.IntRange(1, 127), default=8, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
@@ -144,7 +149,7 @@ def refuse_ignored_options(ctx: click.Context, attack: str) -> None:
 @click.option("--devices", type=DEVICES, help=DEVICES_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
 @ci_output_options
-def audit(model, images, attack, eps, step, steps, queries, norm, loss, target, sweep, max_eps,
+def audit(model, images, attack, eps, step, steps, queries, threat, loss, target, sweep, max_eps,
           batch_size, seed, out, overwrite, resume, shard, chunk_size, fail_above,
           fail_on_inconclusive, no_early_stop,
           no_trust, no_report, max_cards, as_json, weights, labels, output_name, binary_logit,
@@ -164,7 +169,7 @@ def audit(model, images, attack, eps, step, steps, queries, norm, loss, target, 
     check_ci_outputs(junit_xml=junit_xml, markdown=markdown, protected=protected)
     refuse_ignored_options(click.get_current_context(), attack)
     config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, queries=queries,
-                         norm=norm, loss=loss,
+                         threat=threat, loss=loss,
                          target=target, sweep=sweep, max_eps=max_eps, batch_size=batch_size,
                          seed=seed, early_stop=not no_early_stop, trust=not no_trust,
                          jit_compile=jit, chunk_size=chunk_size, devices=devices)

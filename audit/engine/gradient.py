@@ -35,15 +35,6 @@ def reduce_all_but_batch(fn, t: tf.Tensor, keepdims: bool = True) -> tf.Tensor:
     return fn(t, axis=list(range(1, len(t.shape))), keepdims=keepdims)
 
 
-def steepest_direction(grad: tf.Tensor, norm: str) -> tf.Tensor:
-    """The unit step of steepest ascent in a norm's ball: the gradient's sign (L-inf) or the
-    gradient scaled to L2 length 1 (a zero gradient stays zero)."""
-    if norm == "l2":
-        return grad / tf.maximum(tf.sqrt(reduce_all_but_batch(tf.reduce_sum, tf.square(grad))),
-                                 1e-12)
-    return tf.sign(grad)
-
-
 def useless_gradient(grad: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """(finite, useless) per sample from one reduction: an L1 norm that is 0 (a flat gradient,
     e.g. behind a quantiser) or not finite (NaN/inf somewhere) makes the gradient useless."""

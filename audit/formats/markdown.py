@@ -18,7 +18,8 @@ import os
 import re
 from pathlib import Path
 
-from ..formatting import DASH, ci, counts, num, pct, short_sha
+from .. import threats
+from ..formatting import DASH, ci, num, pct, short_sha
 from ..report.headline import headline
 from .base import Format
 
@@ -119,7 +120,8 @@ class MarkdownFormat(Format):
         out = [f"## {icon} advaudit: {md(head.title)} {DASH} {md(m.get('model'))}", ""]
         out += [f"> {md(head.note)}", ""] + [f"- {md(reason)}" for reason in head.reasons]
         out += ["", _gate_line(head, s)]
-        eps = counts(budget.get("eps")) if budget.get("norm") != "l2" else budget.get("eps")
+        threat = threats.read(budget)
+        eps = threat.eps_text(num(budget.get("eps"))) if threat else budget.get("eps")
         out += ["", f"{md(str(m.get('attack') or '?').upper())}, {md(budget.get('norm'))} "
                 f"\u03b5 {md(eps)}, {md(budget.get('steps'))} steps, {md(m.get('loss'))} loss "
                 f"on {md(s.get('n_images'))} images ({md(s.get('n_attacked'))} attacked)", ""]

@@ -248,7 +248,7 @@ def run(
 ) -> AuditResults:
     """Audit ``model`` on ``images`` and return the results.
 
-    ``options`` are ``AuditConfig`` fields (``attack``, ``eps``, ``step``, ``steps``, ``norm``,
+    ``options`` are ``AuditConfig`` fields (``attack``, ``eps``, ``step``, ``steps``, ``threat``,
     ``loss``, ``target``, ``sweep``, ``max_eps``, ``batch_size``, ``seed``, ...), or pass a
     whole ``config``. ``labels`` name each image's class when ``images`` is an array or a file
     list (class names or indices); ``class_names`` name the model's outputs. ``out`` is the
@@ -287,6 +287,8 @@ def run(
 
 def _config(config: AuditConfig | None, options: dict[str, Any]) -> AuditConfig:
     if config is None:
+        if "norm" in options and "threat" not in options:  # the older name of the option
+            options = {("threat" if k == "norm" else k): v for k, v in options.items()}
         unknown = sorted(set(options) - set(AuditConfig.__dataclass_fields__))
         if unknown:
             raise UsageError(f"unknown option(s) {', '.join(unknown)}")

@@ -16,6 +16,7 @@ from ..attacks.auto import full_budget
 from ..attacks.losses import margin
 from ..classifier import Classifier
 from ..results import yardstick
+from ..threats import DEFAULT_THREAT, THREATS
 from .sweep import minimal_epsilon
 
 
@@ -105,7 +106,7 @@ def audit_cost(clf: Classifier, x: np.ndarray, labels: np.ndarray, batch_size: i
     _, grads, queries, _ = minimal_epsilon(clf, x, goal, attack=auto, budget=budget,
                                         max_eps=max_eps, settings=settings, found=r)
     spent = (r.total_grad_evals + r.total_queries) / max(n, 1)
-    recipe = auto.yardstick(c)
+    recipe = auto.yardstick(THREATS[DEFAULT_THREAT], c)
     aa = float(yardstick.costs(recipe, r.found_by, r.queries).mean()) if n and recipe else 0.0
     sweep = (grads + queries) / max(n, 1)
     return {

@@ -1,8 +1,8 @@
 """The attack unit test's model (Zimmermann et al. 2022, "Increasing confidence in adversarial
 robustness evaluations"): the user's own model with a planted binary readout.
 
-For each sample x of the trust sample, a few corners of the budget's ball (x + eps * random
-signs, on the grid) are fed to the model; the one that moves the model's logits furthest, x*,
+For each sample x of the trust sample, a few corners of the budget (for a ball, x + eps *
+random signs, on the grid) are fed to the model; the one that moves the model's logits furthest, x*,
 becomes a *known* adversarial: the readout h(z) = <w, f(z)> - c is chosen so that h(x) = -1 and
 h(x*) = +1, where f is the model's own logit vector. So an adversarial example provably exists
 inside the budget, it is reached only through the model's own function (gradient masking in
@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..classifier import LOGITS, Classifier, ProgramCache
+from ..threats import ThreatModel
 
 CORNERS = 4  # random corners of the ball tried per sample
 
@@ -61,23 +62,19 @@ class PlantedClassifier(ProgramCache):
         return tf.stack([-h, h], axis=-1) / 2.0
 
 
-def plant(base: Classifier, x0: np.ndarray, *, eps: float, norm: str, ids: np.ndarray,
-          seed: int, batch_size: int = 32) -> Plant:
+def plant(base: Classifier, x0: np.ndarray, *, eps: float, threat: ThreatModel,
+          ids: np.ndarray, seed: int, batch_size: int = 32) -> Plant:
     """Choose each sample's known adversarial corner and the readout that makes it one.
 
-    Corners are random sign patterns at the full budget on the grid: L-inf, every pixel moved
-    by the whole-count radius; L2, the sign pattern scaled to the radius and truncated to the
-    grid (truncation only shortens it, so the corner stays inside the ball)."""
+    Corners are random points at the edge of the budget on the grid, drawn by the threat model
+    (``ThreatModel.corners``): L-inf, every value moved by the whole-count radius with random
+    signs; L2, a sign pattern scaled to the radius and truncated; L0, k random pixels set to
+    random colours; a patch, random content at a random place."""
     n = len(x0)
     corners = np.empty((n, CORNERS, *x0.shape[1:]), np.float32)
     for k, i in enumerate(ids):
         rng = np.random.default_rng([seed, int(i), 7])
-        signs = rng.choice(np.array([-1.0, 1.0], np.float32), size=(CORNERS, *x0.shape[1:]))
-        if norm == "l2":
-            delta = np.trunc(signs * eps / np.sqrt(signs[0].size))
-        else:
-            delta = signs * float(np.floor(eps + 1e-6))
-        corners[k] = np.clip(x0[k] + delta, 0, 255)
+        corners[k] = threat.corners(x0[k], eps, rng, CORNERS)
     logits = _logits(base, np.concatenate([x0, corners.reshape(-1, *x0.shape[1:])]), batch_size)
     f0 = logits[:n]
     moved = logits[n:].reshape(n, CORNERS, -1) - f0[:, None]

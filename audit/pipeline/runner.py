@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import results as contract
 from ..attacks import ATTACKS, DEFAULT_ATTACK, Attack, Budget, Goal, RunSettings
-from ..attacks.base import DEFAULT_QUERIES, grid_radius
+from ..attacks.base import DEFAULT_QUERIES
 from ..classifier import Classifier
 from ..errors import ImageError, Interrupted, ResultsError, UsageError
 from ..formats import FORMATS
@@ -32,6 +32,7 @@ from ..metrics import DeltaHistogram
 from ..paths import inside
 from ..results import verdict as verdicts
 from ..results.journal import JOURNAL_NAME, Journal, Recorded
+from ..threats import DEFAULT_THREAT, named
 from ..timing import span
 from .attacking import Attacking, AuditContext
 from .sources import PhotoSource
@@ -51,7 +52,7 @@ class AuditConfig:
     step: float = 1.0
     steps: int | None = None  # None: the attack's default
     queries: int = DEFAULT_QUERIES
-    norm: str = "linf"
+    threat: str = DEFAULT_THREAT  # the threat model's name (audit.threats.THREATS)
     loss: str = "margin"
     target: str | None = None
     sweep: bool = False
@@ -72,18 +73,19 @@ class AuditConfig:
         return ATTACKS[self.attack]
 
     def budget(self) -> Budget:
-        budget = self.attack_impl.budget(self.eps, self.step, self.steps, self.norm,
+        budget = self.attack_impl.budget(self.eps, self.step, self.steps, named(self.threat),
                                          self.queries)
-        if grid_radius(budget) < 1:  # an audit that cannot change a pixel would report "held"
-            raise UsageError(f"--eps {self.eps:g} is under one count: no pixel on the 0..255 "
-                             "grid can change, so nothing could flip; give at least 1 (1/255)")
+        if budget.radius < 1:  # an audit that cannot change a pixel would report "held"
+            raise UsageError(f"--eps {self.eps:g} is under one {budget.threat.one}: no pixel on "
+                             "the 0..255 grid can change, so nothing could flip; give at least "
+                             f"1 ({budget.threat.describe(1)})")
         if self.sweep:
             self._check_sweep(budget)
         return budget
 
     def _check_sweep(self, budget: Budget) -> None:
-        """The sweep searches each image's minimal L-inf budget downward from the audit's own,
-        up to --max-eps: a bound below the audit's budget would drop the flips between them."""
+        """The sweep searches each image's minimal budget downward from the audit's own, up to
+        --max-eps: a bound below the audit's budget would drop the flips between them."""
         if not math.isfinite(budget.eps):
             raise UsageError(f"--sweep needs a bounded attack: --attack {self.attack} has no "
                              "eps ball; choose another --attack")
@@ -91,7 +93,7 @@ class AuditConfig:
                 or not 1 <= self.max_eps <= 127:
             raise UsageError(f"--max-eps {self.max_eps} is not a sweep bound: give a whole "
                              "count from 1 to 127")
-        if budget.norm == "linf" and self.max_eps < budget.eps:
+        if self.max_eps < budget.radius:
             raise UsageError(f"--max-eps {self.max_eps} is below --eps {budget.eps:g}: the "
                              "sweep searches downward from the audit's budget, so give "
                              f"--max-eps {math.ceil(budget.eps)} or more (or a smaller --eps)")
@@ -242,7 +244,7 @@ def _sweep_record(config: AuditConfig, attack: Attack, budget: Budget) -> dict |
     if not math.isfinite(budget.eps):
         raise UsageError(f"--sweep needs a bounded attack; --attack {attack.name} dictates an "
                          "unbounded one")
-    staged = " (its gradient stages)" if len(attack.stages(budget.norm)) > 1 else ""
+    staged = " (its gradient stages)" if len(attack.stages(budget.threat)) > 1 else ""
     return {"max_eps": config.max_eps, "method": "downward from the audit's own flips, one "
             f"count at a time, warm-started {attack.name}{staged}"}
 
@@ -261,7 +263,7 @@ def _describe(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
         model=model, command_line=command_line, images_dir=source.description, attack=attack,
         budget=budget, loss=loss, target=config.target, early_stop=early_stop,
         seed=config.seed, sweep=sweep, class_names=names, input_scale=clf.input_scale,
-        batch_size=config.batch_size, traits=attack.traits(budget.norm, len(names)),
+        batch_size=config.batch_size, traits=attack.traits(budget.threat, len(names)),
         shard={"index": source.shard_of[0] + 1, "count": source.shard_of[1],
                "inputs": source.n_all, "first": first,
                "end": source.indices[-1] + 1 if n else None} if source.shard_of else None)

@@ -1,9 +1,12 @@
-"""Minimal L-inf budget per image, searched downward from what the audit already found.
+"""Minimal budget per image, searched downward from what the audit already found.
 
-Every adversarial the audit found is a proof: an image flipped at L-inf L has a minimal budget
-of at most L. The sweep starts from that bound (for images the audit's budget could not flip,
-from one run of the attack at ``max_eps``) and walks down one count at a time: the image's
-adversarial, clipped into the next smaller ball, is first checked as it is (one forward pass) and
+Every adversarial the audit found is a proof: an image flipped with a change of size L (in the
+threat model's unit: counts, pixels, a patch's side; ``ThreatModel.smallest``) has a minimal
+budget of at most L. The sweep starts from that bound (for images the audit's budget could not
+flip, from one run of the attack at ``max_eps``) and walks down one unit at a time: the image's
+adversarial, moved into the next smaller budget (``ThreatModel.shrink``: clipped into the L-inf
+ball, scaled into the L2 ball, its largest changes kept for L0, cropped for a patch), is first
+checked as it is (one forward pass) and
 otherwise used as the warm start of the same attack at that budget. The walk stops at the first
 budget where the attack fails; the last success is the image's minimal budget.
 
@@ -53,10 +56,11 @@ def minimal_epsilon(classifier: Classifier, x0: np.ndarray, goal: Goal, *, attac
     bound = np.zeros(n, np.int64)
     best = x0.copy()
     grads = queries = 0
+    threat = budget.threat
     if found is not None:
-        linf = np.abs(found.x - x0).reshape(n, -1).max(axis=1) if n else np.zeros(0)
-        hit = found.success & (linf <= max_eps)
-        bound[hit] = np.maximum(1, np.ceil(linf[hit])).astype(np.int64)
+        size = threat.smallest(x0, found.x) if n else np.zeros(0, np.int64)
+        hit = found.success & (size <= max_eps)
+        bound[hit] = size[hit]
         best[hit] = found.x[hit]
     if max_eps > (budget.eps if found is not None else 0):
         idx = np.flatnonzero(bound == 0)
@@ -64,14 +68,14 @@ def minimal_epsilon(classifier: Classifier, x0: np.ndarray, goal: Goal, *, attac
             r = _probe(attack, classifier, x0[idx], goal.take(idx),
                        replace(budget, eps=float(max_eps)), settings, None)
             grads, queries = grads + r.total_grad_evals, queries + r.total_queries
-            linf = np.abs(r.x - x0[idx]).reshape(idx.size, -1).max(axis=1)
-            bound[idx[r.success]] = np.maximum(1, np.ceil(linf[r.success])).astype(np.int64)
+            size = threat.smallest(x0[idx], r.x)
+            bound[idx[r.success]] = size[r.success]
             best[idx[r.success]] = r.x[r.success]
     for e in range(max_eps - 1, 0, -1):
         idx = np.flatnonzero(bound == e + 1)
         if idx.size == 0:
             continue
-        start = np.clip(np.clip(best[idx], x0[idx] - e, x0[idx] + e), 0, 255)
+        start = threat.shrink(x0[idx], best[idx], e)
         probs = classifier.predict(start, settings.batch_size)
         queries += idx.size
         already = goal.take(idx).met(probs.argmax(axis=1))

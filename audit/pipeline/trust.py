@@ -3,7 +3,9 @@
 Each check re-attacks a small sample (cheap) and yields pass/warn with one line of meaning. They
 catch the classic failures of gradient-based audits: an attack that changes images at eps=0, a
 model whose gradients are masked (large budgets should flip almost everything), and flip rates
-that fall as the budget grows.
+that fall as the budget grows. Under a sparse threat model (L0, patch) the probe is a short
+Sparse-RS run instead of BIM, and the checks about gradients do not apply (nothing there asks
+for one); eps=0, the growing flip rate and the attack unit test still run.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..attacks import PROBE, Attack, AttackResult, Budget, Goal, RunSettings
+from ..attacks import PROBE, SPARSE_PROBE, Attack, AttackResult, Budget, Goal, RunSettings
 from ..classifier import Classifier
+from ..threats import ThreatModel
 from .planted import PlantedClassifier, plant
 
 UNIT_TEST_PASS = 0.9  # share of planted adversarials the attack must find
+SPARSE_PROBE_QUERIES = 100  # the sparse checks' Sparse-RS runs
 
 
 def kurakin_steps(eps: int) -> int:
@@ -26,7 +30,11 @@ def kurakin_steps(eps: int) -> int:
 
 
 def _bim_on_sample(classifier: Classifier, x0: np.ndarray, goal: Goal, eps: float, steps: int,
-                   settings: RunSettings) -> AttackResult:
+                   settings: RunSettings, threat: ThreatModel | None = None) -> AttackResult:
+    """BIM at an L-inf budget, or under a sparse ``threat`` a short Sparse-RS run at ``eps``."""
+    if threat is not None and not threat.dense:
+        budget = SPARSE_PROBE.budget(eps, threat=threat, queries=SPARSE_PROBE_QUERIES)
+        return SPARSE_PROBE.run(classifier, x0, goal, budget, settings)
     budget = PROBE.budget(eps, 4.0 if eps >= 16 else 1.0, steps)
     return PROBE.run(classifier, x0, goal, budget, settings)
 
@@ -43,7 +51,7 @@ def attack_unit_test(classifier: Classifier, x: np.ndarray, goal: Goal, attack: 
     (``audit.pipeline.planted``)
     and report the share it finds: near all means the attack is strong enough on this model."""
     reach = budget.eps if math.isfinite(budget.eps) else budget.step * budget.steps
-    p = plant(classifier, x, eps=reach, norm=budget.norm, ids=goal.ids, seed=settings.seed,
+    p = plant(classifier, x, eps=reach, threat=budget.threat, ids=goal.ids, seed=settings.seed,
               batch_size=settings.batch_size)
     n, usable = len(x), int(p.usable.sum())
     name = "attack finds planted adversarials"
@@ -70,7 +78,8 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
                  settings: RunSettings, grad_useless: np.ndarray, *, sample: int = 16,
                  attack: Attack | None = None, budget: Budget | None = None) -> dict:
     """Run the checks on up to ``sample`` attacked images; ``grad_useless`` covers all of them.
-    With the audit's ``attack`` and ``budget``, the attack unit test runs too."""
+    With the audit's ``attack`` and ``budget``, the attack unit test runs too; a sparse
+    ``budget.threat`` probes with Sparse-RS and leaves out the checks about gradients."""
     rng = np.random.default_rng(settings.seed)
     pick = np.sort(rng.permutation(len(x0))[:sample])
     xs = x0[pick].astype(np.float32)
@@ -79,8 +88,10 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
     checks = []
     if len(xs) == 0:
         return {"sample_size": 0, "checks": checks}
+    threat = budget.threat if budget is not None else None
+    dense = threat is None or threat.dense
 
-    zero = _bim_on_sample(classifier, xs, gs, 0, 3, settings)
+    zero = _bim_on_sample(classifier, xs, gs, 0, 3, settings, threat)
     unchanged = bool(np.all(zero.x == xs)) and not bool(np.any(zero.success))
     checks.append({
         "name": "eps=0 changes nothing",
@@ -89,21 +100,12 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
         if unchanged else "a zero budget changed images or predictions: the attack or the model "
         "is not deterministic, and the flip rates above are not trustworthy",
     })
-
-    big = _bim_on_sample(classifier, xs, gs, 64, 20, settings)
-    share = float(np.mean(big.success))
-    checks.append({
-        "name": "large budget flips almost everything",
-        "status": "pass" if share >= 0.99 else "warn",
-        "value": share,
-        "detail": f"64 counts, 20 steps flip {share:.0%} of the sample"
-        + ("" if share >= 0.99 else ": an undefended model should fall almost always, so "
-           "suspect gradient masking (saturated softmax, non-differentiable preprocessing)"),
-    })
+    if dense:
+        checks.append(_large_budget_check(classifier, xs, gs, settings))
 
     rates = []
     for eps in sorted(set(int(e) for e in eps_values if e > 0)):
-        r = _bim_on_sample(classifier, xs, gs, eps, kurakin_steps(eps), settings)
+        r = _bim_on_sample(classifier, xs, gs, eps, kurakin_steps(eps), settings, threat)
         rates.append({"eps": eps, "flip_rate": float(np.mean(r.success))})
     monotone = never_falls(rates)
     checks.append({
@@ -114,15 +116,33 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
         if monotone else "a larger budget flipped fewer images: the attack is not converging, "
         "so small-budget results understate the model's weakness",
     })
+    if dense:
+        checks.append(_gradient_check(grad_useless))
+    if attack is not None and budget is not None:
+        checks.append(attack_unit_test(classifier, xs, gs, attack, budget, settings))
+    return {"sample_size": int(len(xs)), "checks": checks}
 
+
+def _large_budget_check(classifier: Classifier, xs: np.ndarray, gs: Goal,
+                        settings: RunSettings) -> dict:
+    big = _bim_on_sample(classifier, xs, gs, 64, 20, settings)
+    share = float(np.mean(big.success))
+    return {
+        "name": "large budget flips almost everything",
+        "status": "pass" if share >= 0.99 else "warn",
+        "value": share,
+        "detail": f"64 counts, 20 steps flip {share:.0%} of the sample"
+        + ("" if share >= 0.99 else ": an undefended model should fall almost always, so "
+           "suspect gradient masking (saturated softmax, non-differentiable preprocessing)"),
+    }
+
+
+def _gradient_check(grad_useless: np.ndarray) -> dict:
     useless = float(np.mean(grad_useless)) if len(grad_useless) else 0.0
-    checks.append({
+    return {
         "name": "input gradients are informative",
         "status": "pass" if useless == 0 else "warn",
         "value": useless,
         "detail": f"{useless:.0%} of attacked images had an all-zero or non-finite gradient"
         + ("" if useless == 0 else ": sign-gradient attacks are blind on those images"),
-    })
-    if attack is not None and budget is not None:
-        checks.append(attack_unit_test(classifier, xs, gs, attack, budget, settings))
-    return {"sample_size": int(len(xs)), "checks": checks}
+    }

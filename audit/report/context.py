@@ -15,6 +15,7 @@ from pathlib import Path, PurePath
 
 from markupsafe import Markup
 
+from .. import threats
 from . import charts
 from .images import (
     CardImages,
@@ -24,7 +25,7 @@ from .images import (
     image_size,
     mean_abs_delta_heatmap,
 )
-from .text import DASH, counts, num
+from .text import DASH, num
 
 CHANNEL_CSS = {"red": "ch-red", "green": "ch-green", "blue": "ch-blue", "gray": "ch-gray"}
 
@@ -215,12 +216,13 @@ def build_charts(results: dict, attacked: list[dict]) -> Charts:
              if isinstance(p, dict)]
     curve = [(x, y) for x, y in curve if x is not None and y is not None]
     eps = num(budget.get("eps"))
-    marker = eps if budget.get("norm") != "l2" else None
+    threat = threats.read(budget)
     if curve:
         c.curve = charts.line_chart(
-            curve, x_title="budget eps (counts of 255, per pixel)", y_title="images flipped",
-            marker_x=marker, marker_label=f"audit budget {counts(eps)}" if eps is not None
-            else "", width=470, height=250, label="flip rate against the per-pixel budget")
+            curve, x_title=threat.curve_axis() if threat else "budget", y_title="images flipped",
+            marker_x=eps if threat else None,
+            marker_label=f"audit budget {threat.describe(eps)}" if eps is not None and threat
+            else "", width=470, height=250, label="flip rate against the budget")
     _step_charts(c, manifest, hist, attacked, bool(curve))
     c.channels = _channel_charts(hist.get("delta") or {})
     c.psnr = charts.histogram([num(r.get("psnr")) for r in attacked], x_title="PSNR (dB)",
@@ -231,7 +233,8 @@ def build_charts(results: dict, attacked: list[dict]) -> Charts:
                               label="SSIM distribution")
     c.scatter = _confidence_scatter(attacked, manifest)
     if not curve:
-        c.trust_curve = _trust_curve(results.get("trust") or {}, marker)
+        same_unit = threat is not None and threat.trust_probe_in_own_unit
+        c.trust_curve = _trust_curve(results.get("trust") or {}, eps if same_unit else None)
     return c
 
 

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from reports_templates import FOLDER
 
+from .. import threats
 from ..fileio import atomic_write_text
 from ..results import verdict as verdicts
 from ..results.schema import normalise
@@ -72,6 +73,7 @@ def render_html(results: dict, out_dir: Path, max_cards: int = 48,
         m=manifest,
         s=summary,
         budget=manifest["budget"],
+        threat=threats.read(manifest["budget"]),
         trust=trust,
         preflight=manifest["preflight"],
         skipped=results["skipped"],

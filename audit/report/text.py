@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from .. import threats
 from ..formatting import DASH, ci, counts, fixed, num, pct, seconds, short_sha, sort_value
 
 __all__ = ["DASH", "ci", "class_phrase", "counts", "fixed", "num", "pct", "plain_sentence",
@@ -48,24 +49,13 @@ def budget_phrase(manifest: dict) -> tuple[str, bool]:
     b = manifest.get("budget") or {}
     eps, step = num(b.get("eps")), num(b.get("step"))
     steps = int(num(b.get("steps")) or 0)
-    if manifest.get("constant_steps") is False:  # a search (APGD, Square, auto): no fixed steps
-        if b.get("norm") == "l2":
-            return f"Changes of an L2 size of at most {fixed(eps, 0)} counts per image", False
-        return f"Changes of at most {counts(eps)} per pixel", False
+    threat = threats.read(b)
+    if threat is None:  # a threat model this advaudit does not know
+        return f"Changes within a {b.get('norm')} budget of {fixed(eps, 0)}", False
+    if manifest.get("constant_steps") is False or not isinstance(threat, threats.BallThreat):
+        return threat.search_phrase(eps), False  # a search (APGD, Square, auto): no fixed steps
     up_to = "Up to " if manifest.get("early_stop") and steps > 1 else ""
-    if b.get("norm") == "l2":
-        size = f"an L2 size of at most {eps:g} counts per image" if eps is not None else \
-            "an unbounded L2 size"
-        if steps <= 1:
-            return f"One change of {size}", True
-        return f"{up_to}{steps} steps, within {size},", False
-    per_pixel = eps
-    if step is not None and steps:
-        per_pixel = steps * step if eps is None else min(eps, steps * step)
-    reach = f"at most {counts(per_pixel)} per pixel"
-    if steps <= 1:
-        return f"One change of {reach}", True
-    return f"{up_to}{steps} steps of {counts(step)}, {reach} in total,", False
+    return threat.steps_phrase(eps, step, steps, up_to)
 
 
 def plain_sentence(manifest: dict, summary: dict) -> str:

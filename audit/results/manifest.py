@@ -27,7 +27,7 @@ class ModelInfo:
 
 def budget_record(budget) -> dict:
     return {
-        "norm": budget.norm,
+        "norm": budget.threat.name,  # the threat model (the field's older name stays)
         "eps": budget.eps if math.isfinite(budget.eps) else None,
         "step": budget.step,
         "steps": budget.steps,

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..formatting import ci, counts, fixed, num, pct
+from .. import threats
+from ..formatting import ci, num, pct
 from ..metrics import wilson_interval
 
 VERDICTS = ("not_robust", "robust", "inconclusive")
@@ -116,7 +117,8 @@ def verdict(manifest: dict, summary: dict, trust: dict | None,
         name, reasons = assess(manifest, summary, trust, images or [])
     reasons = [str(r) for r in reasons]
     b = manifest.get("budget") or {}
-    at = counts(b.get("eps")) if b.get("norm") != "l2" else f"L2 {fixed(b.get('eps'), 0)}"
+    threat = threats.read(b)
+    at = threat.describe(num(b.get("eps"))) if threat else f"{b.get('norm')} {b.get('eps')}"
     attack = str(manifest.get("attack") or "attack").upper()
     rate = num(summary.get("flip_rate"))
     here = f"{pct(rate)} flipped, 95% CI {ci(summary.get('flip_rate_ci95'))}"

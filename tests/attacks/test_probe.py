@@ -10,13 +10,14 @@ from audit.attacks.auto import Auto
 from audit.attacks.probe import SignProbe
 from audit.classifier import Classifier
 from audit.results import yardstick
+from audit.threats import THREATS
 
 
 class WithoutProbe(Auto):
     """auto as it was before the probe: the reference the probe must not weaken."""
 
-    def stage_attacks(self, norm):
-        return [s for s in super().stage_attacks(norm) if not isinstance(s[1], SignProbe)]
+    def stage_attacks(self, threat):
+        return [s for s in super().stage_attacks(threat) if not isinstance(s[1], SignProbe)]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_the_probe_is_transparent_to_the_cascade_after_it(clf, tiny_data, monkey
 
 
 def test_autoattack_yardstick_charges_a_probed_flip_as_its_first_stage():
-    recipe = Auto().yardstick(2)
+    recipe = Auto().yardstick(THREATS["linf"], 2)
     spent = yardstick.costs(recipe, ["probe", "apgd-ce", "apgd-t", None], [1, 1, 2, 1001])
     assert spent[0] == spent[1] == 100  # AutoAttack's APGD-CE would have flipped it
     assert spent[2] == 200 and spent[3] == 100 + 100 + 100 + 5000  # two classes: one target

@@ -14,6 +14,7 @@ from support.models import squeezed
 from audit.attacks import ATTACKS
 from audit.metrics import wilson_interval
 from audit.results.verdict import assess, gate, verdict
+from audit.threats import THREATS
 
 PASS = {"sample_size": 16, "checks": [
     {"name": "eps=0 changes nothing", "status": "pass", "detail": "ok"},
@@ -25,7 +26,7 @@ def case(*, attack="auto", n=81, flipped=0, delivered=None, trust=PASS, found_by
          partial=False):
     delivered = flipped if delivered is None else delivered
     manifest = {"attack": attack, "budget": {"norm": "linf", "eps": 4.0},
-                "attack_traits": ATTACKS[attack].traits("linf", 2)}
+                "attack_traits": ATTACKS[attack].traits(THREATS["linf"], 2)}
     summary = {"n_attacked": n, "flip_rate": flipped / n if n else None,
                "deliverable_flip_rate": delivered / n if n else None,
                "flip_rate_ci95": wilson_interval(flipped, n), "partial": partial,
@@ -115,6 +116,6 @@ def test_results_that_do_not_record_the_attack_traits_are_never_robust():
 
 def test_l2_auto_has_no_gradient_free_stage():
     m, s, t, images = case(flipped=2)
-    m["attack_traits"] = ATTACKS["auto"].traits("l2", 2)
+    m["attack_traits"] = ATTACKS["auto"].traits(THREATS["l2"], 2)
     name, reasons = assess(m, s, t, images)
     assert name == "inconclusive" and any("no gradient-free attack ran" in r for r in reasons)

@@ -19,6 +19,7 @@ import numpy as np
 from audit import results as contract
 from audit.attacks import ATTACKS
 from audit.metrics import delta_histograms
+from audit.threats import THREATS
 
 
 def photo(rng: np.random.Generator, size: int = 128) -> np.ndarray:
@@ -156,7 +157,7 @@ def _assemble(rows: list[dict], deltas: list[np.ndarray], names: list[str], swee
         "tool": "advaudit", "tool_version": "0.1.0", "tensorflow_version": "2.21.0",
         "keras_version": "3.15.1", "python_version": "3.11.7",
         "timestamp": "2026-01-02T03:04:05+00:00", "seed": seed, "attack": "bim",
-        "attack_traits": ATTACKS["bim"].traits("linf", 2),
+        "attack_traits": ATTACKS["bim"].traits(THREATS["linf"], 2),
         "attack_about": "iterated sign steps clipped to the eps ball (Kurakin et al. 2017)",
         "loss": "margin", "target": None, "early_stop": True,
         "budget": {"norm": "linf", "eps": float(eps), "step": 1.0, "steps": 10,
