@@ -269,6 +269,9 @@ def run(
                                    input_scale=input_scale, weights=weights, output=output,
                                    unsafe_load=unsafe_load, binary_logit=binary_logit)
         config.target_index(clf.class_names)
+        problem = budget.threat.fits(budget.eps, *clf.input_size)
+        if problem:  # a patch larger than the model's input, say: refused before any attack
+            raise UsageError(problem)
         source = _source(images, labels, clf.class_names, out_dir)
         if shard is not None:
             source.shard(*shard)

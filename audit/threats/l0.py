@@ -21,16 +21,21 @@ def changed_positions(clean: np.ndarray, adv: np.ndarray) -> np.ndarray:
     return np.any(np.asarray(adv) != np.asarray(clean), axis=-1)
 
 
-def _pick(score: tf.Tensor, count: tf.Tensor, allowed: tf.Tensor, most: tf.Tensor) -> tf.Tensor:
+def _pick(score: tf.Tensor, count: tf.Tensor, allowed: tf.Tensor, most: tf.Tensor
+          ) -> tuple[tf.Tensor, tf.Tensor]:
     """Per image, ``count`` random positions among the ``allowed`` ones ([B, n] bool): the
-    lowest scores, found with top-k over at most ``most`` of them (no full sort)."""
-    b, n = tf.shape(score)[0], tf.shape(score)[1]
+    lowest scores, found with top-k over at most ``most`` of them (no full sort). Returns the
+    [B, most] positions and whether each is taken."""
     values, idx = tf.math.top_k(tf.where(allowed, -score, -2.0), k=most)
-    take = (tf.range(most)[None, :] < count[:, None]) & (values > -2.0)
-    rows = tf.broadcast_to(tf.range(b)[:, None], tf.shape(idx))
-    picked = tf.scatter_nd(tf.reshape(tf.stack([rows, idx], -1), [-1, 2]),
-                           tf.reshape(tf.cast(take, tf.int32), [-1]), tf.stack([b, n]))
-    return picked > 0
+    return idx, (tf.range(most)[None, :] < count[:, None]) & (values > -2.0)
+
+
+def _set(flat: tf.Tensor, idx: tf.Tensor, take: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+    """``flat`` ([B, n, ...]) with the taken [B, most] positions set to ``values``
+    ([B, most, ...]): a scatter of a few rows, not a pass over the image."""
+    rows = tf.broadcast_to(tf.range(tf.shape(idx)[0])[:, None], tf.shape(idx))
+    where = tf.boolean_mask(tf.stack([rows, idx], -1), take)
+    return tf.tensor_scatter_nd_update(flat, where, tf.boolean_mask(values, take))
 
 
 class L0(SparseThreat):
@@ -102,14 +107,20 @@ class L0(SparseThreat):
         inside = tf.reshape(kept["mask"] > 0.5, [-1, n])
         alpha = ALPHA_INIT * tf.pow(0.5, halvings(taken, consts["max_steps"]))
         share = tf.cast(tf.round(alpha * tf.cast(k, tf.float32)), tf.int32)
-        moved = tf.clip_by_value(share, 1, tf.maximum(n - k, 0))  # at least one, if one can
+        # at least one position, never more than are inside or outside
+        moved = tf.minimum(tf.maximum(share, 1), tf.minimum(k, n - k))
         most = tf.maximum(tf.reduce_max(moved), 1)
-        u = uniform(consts, taken, [n, 2 + c], stream=0)
-        remove = _pick(u[..., 0], moved, inside, most)
-        add = _pick(u[..., 1], moved, ~inside, most)
-        colours = tf.where(u[..., 2:] < 0.5, 0.0, 255.0)
+        u = uniform(consts, taken, [2, n], stream=0)
+        remove, removing = _pick(u[:, 0], moved, inside, most)
+        add, adding = _pick(u[:, 1], moved, ~inside, most)
+        # never more in than out: the count of changed positions stays within k
+        adding &= tf.range(most)[None, :] < tf.reduce_sum(tf.cast(removing, tf.int32), 1)[:, None]
+        colours = tf.where(uniform(consts, taken, tf.stack([most, c]), stream=1) < 0.5,
+                           0.0, 255.0)
         flat = tf.reshape(kept["x"], [-1, n, c])
-        flat = tf.where(remove[..., None], tf.reshape(x0, [-1, n, c]), flat)
-        flat = tf.where(add[..., None], colours, flat)
-        mask = tf.cast((inside & ~remove) | add, tf.float32)
+        restore = tf.gather(tf.reshape(x0, [-1, n, c]), remove, batch_dims=1)
+        flat = _set(_set(flat, remove, removing, restore), add, adding, colours)
+        ones = tf.ones_like(remove, tf.float32)
+        mask = _set(_set(tf.cast(inside, tf.float32), remove, removing, 0.0 * ones), add,
+                    adding, ones)
         return tf.reshape(flat, tf.shape(x0)), {"mask": tf.reshape(mask, [-1, h, w])}

@@ -139,6 +139,5 @@ class Patch(SparseThreat):
         canvas = tf.where(move[:, None, None, None], kept["canvas"], canvas)
         top = tf.where(move, top, kept["top"])
         left = tf.where(move, left, kept["left"])
-        side = tf.fill(tf.shape(top), s)
-        x = paste(x0, canvas, top, left, side)
+        x = paste(x0, canvas, top, left, s)
         return x, {"top": top, "left": left, "canvas": canvas}

@@ -9,10 +9,13 @@ from audit.attacks import ATTACKS, Goal, RunSettings, losses
 from audit.attacks.auto import stages
 from audit.classifier import Classifier
 from audit.errors import UsageError
+from audit.threats import THREATS
 
 NAMES = ["cat", "dog"]
 BUDGETED = [name for name, a in ATTACKS.items() if "eps" not in a.fixed]
-NORM_CASES = [(name, norm) for name in BUDGETED for norm in ATTACKS[name].norms]
+THREAT_CASES = [(name, threat) for name in BUDGETED for threat in ATTACKS[name].threats]
+# budgets that flip the tiny model (16 x 16 ramps) under each threat model
+FLIP_EPS = {"linf": 16, "l2": 200, "l0": 24, "patch": 8}
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +23,12 @@ def clf(tiny_model):
     return Classifier.from_model(tiny_model, NAMES)
 
 
-def attack(clf, name, x, y, eps, step, steps, target=-1, norm="linf", loss="margin", seed=0,
+def attack(clf, name, x, y, eps, step, steps, target=-1, threat=None, loss="margin", seed=0,
            early_stop=True, x_start=None, queries=500, batch_size=8):
+    """``threat`` None: the first threat model the attack searches (L-inf, or L0)."""
     a = ATTACKS[name]
-    return a.run(clf, x, Goal.of(y, target), a.budget(eps, step, steps, norm, queries),
+    threat = threat or a.threats[0]
+    return a.run(clf, x, Goal.of(y, target), a.budget(eps, step, steps, threat, queries),
                  RunSettings(loss=loss, batch_size=batch_size, early_stop=early_stop, seed=seed),
                  x_start=x_start)
 
@@ -36,17 +41,32 @@ def test_zero_budget_changes_nothing(clf, tiny_data, name):
     assert not r.success.any()
 
 
-@pytest.mark.parametrize("name,norm", NORM_CASES)
-def test_perturbation_stays_in_budget_box_and_grid(clf, tiny_data, name, norm):
+def changed_square(x, adv):
+    """Per image, the side of the smallest square holding every changed pixel (test's own)."""
+    sides = []
+    for a, b in zip(x, adv, strict=True):
+        rows, cols = np.nonzero(np.any(a != b, axis=-1))
+        sides.append(0 if rows.size == 0 else
+                     max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1))
+    return np.array(sides)
+
+
+@pytest.mark.parametrize("name,threat", THREAT_CASES)
+def test_perturbation_stays_in_budget_box_and_grid(clf, tiny_data, name, threat):
     x, y = tiny_data
-    eps = 40.0 if norm == "l2" else 6.0
-    step = 15.0 if norm == "l2" else 2.0
-    r = attack(clf, name, x, y, eps, step, 8, norm=norm, early_stop=False, queries=40)
+    eps = {"linf": 6.0, "l2": 40.0, "l0": 5.0, "patch": 4.0}[threat]
+    step = 15.0 if threat == "l2" else 2.0
+    r = attack(clf, name, x, y, eps, step, 8, threat=threat, early_stop=False, queries=40)
     delta = (r.x - x).reshape(len(x), -1)
-    if norm == "l2":
+    if threat == "l2":
         assert np.linalg.norm(delta, axis=1).max() <= eps + 1e-4
-    else:
+    elif threat == "linf":
         assert np.abs(delta).max() <= eps
+    elif threat == "l0":
+        assert np.any(r.x != x, axis=-1).sum(axis=(1, 2)).max() <= eps
+    else:
+        assert changed_square(x, r.x).max() <= eps
+    assert THREATS[threat].within(x, r.x, eps).all()
     np.testing.assert_array_equal(r.x, np.round(r.x))
     assert r.x.min() >= 0 and r.x.max() <= 255
     assert np.abs(delta).max() > 0
@@ -64,13 +84,14 @@ def test_untargeted_attacks_flip_the_trained_model(clf, tiny_data, name):
     x, y = tiny_data
     probs = clf.predict(x)
     assert (probs.argmax(1) == y).all()  # the tiny model is right on every clean image
-    r = attack(clf, name, x, y, 16, 4, 10)
+    threat = ATTACKS[name].threats[0]
+    r = attack(clf, name, x, y, FLIP_EPS[threat], 4, 10)
     assert r.success.mean() >= 0.9
     assert (r.probs.argmax(1) != y)[r.success].all()
     # and the probabilities reported match a fresh forward pass of the returned images
     np.testing.assert_allclose(clf.predict(r.x), r.probs, atol=1e-5)
     assert [f is not None for f in r.found_by] == list(r.success)
-    assert {f for f in r.found_by if f} <= {name, *stages("linf")}
+    assert {f for f in r.found_by if f} <= {name, *stages(THREATS[threat])}
     if ATTACKS[name].uses_gradient:  # each point it stepped from or ended at was evaluated
         assert r.total_grad_evals + r.total_queries >= int((r.steps + 1).sum())
     else:
@@ -99,7 +120,7 @@ def test_an_image_result_depends_on_seed_and_id_only(clf, tiny_data, name):
     # a chunk or shard of the photos, in other batch slots, gets the same result per image
     x, y = tiny_data
     a = ATTACKS[name]
-    budget = a.budget(6, 2, 6, "linf", 40)
+    budget = a.budget(6, 2, 6, a.threats[0], 40)
     whole = a.run(clf, x[:8], Goal.of(y[:8], ids=np.arange(8)), budget,
                   RunSettings(batch_size=8, seed=5))
     part = a.run(clf, x[4:8], Goal.of(y[4:8], ids=np.arange(4, 8)), budget,
@@ -170,12 +191,25 @@ def test_seed_attack_takes_four_unit_sign_steps(clf, tiny_data):
     ({"step": 0.0}, "--step 0.0"),
     ({"step": -3.0}, "--step -3.0"),
     ({"steps": 0}, "--steps 0"),
-    ({"norm": "l2"}, "--norm l2 is not available with --attack bim"),
+    ({"threat": "l2"}, "--threat l2 is not available with --attack bim"),
+    ({"threat": "l0"}, "--threat l0 is not available with --attack bim"),
 ])
 def test_budgets_are_validated(kwargs, needle):
-    args = {"eps": 4.0, "step": 1.0, "steps": 10, "norm": "linf", **kwargs}
+    args = {"eps": 4.0, "step": 1.0, "steps": 10, "threat": "linf", **kwargs}
     with pytest.raises(UsageError, match=needle.replace("-", r"\-")):
         ATTACKS["bim"].budget(**args)
+
+
+@pytest.mark.parametrize("threat,eps,needle", [
+    ("l0", 2.5, "--eps 2.5 is not a whole number of pixels"),
+    ("patch", -1.0, "--eps -1.0 is not a budget"),
+    ("l0", 256.0, "is the whole 16x16 input"),
+    ("patch", 17.0, "does not fit the 16x16 input; give at most 16"),
+])
+def test_sparse_budgets_are_validated(clf, tiny_data, threat, eps, needle):
+    x, y = tiny_data
+    with pytest.raises(UsageError, match=needle.replace("-", r"\-")):
+        attack(clf, "sparse-rs", x[:2], y[:2], eps, 1, 1, threat=threat, queries=5)
 
 
 def test_losses_against_hand_values():

@@ -30,7 +30,7 @@ def test_probe_flips_are_exact_inside_the_budget_for_one_gradient_and_one_query(
         clf, tiny_data, norm, eps):
     x, y = tiny_data
     probe = SignProbe()
-    r = probe.run(clf, x, Goal.of(y), probe.budget(eps, norm=norm), RunSettings(batch_size=8))
+    r = probe.run(clf, x, Goal.of(y), probe.budget(eps, threat=norm), RunSettings(batch_size=8))
     assert r.success.any()
     np.testing.assert_array_equal(r.x, np.round(r.x))
     delta = (r.x - x).reshape(len(x), -1)

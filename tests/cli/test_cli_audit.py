@@ -91,7 +91,7 @@ def test_apgd_and_square_budgets_reach_the_manifest(tiny_model_file, photo_folde
     assert "attack finds planted adversarials" in {c["name"] for c in res["trust"]["checks"]}
     assert all(i["deliverable_flipped"] == i["flipped"] for i in res["images"] if i["attacked"])
     bad = run([*base, "--out", str(tmp_path / "bad"), "--attack", "square", "--norm", "l2"])
-    assert bad.exit_code == 2 and "--norm l2 is not available with --attack square" in bad.output
+    assert bad.exit_code == 2 and "--threat l2 is not available with --attack square" in bad.output
 
 
 def test_targeted_and_sweep(tiny_model_file, photo_folder, tmp_path):
@@ -259,3 +259,33 @@ def test_json_summary_and_max_cards(tiny_model_file, photo_folder, tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert printed["report"] == str(tmp_path / "report.html")
     assert html.count('class="card ') == 2  # 12 attacked images, 2 cards, the rest tabled
+
+
+@pytest.mark.parametrize("threat,eps", [("l0", 6), ("patch", 5)])
+def test_sparse_threat_audits_keep_every_png_inside_the_budget(
+        tiny_model_file, photo_folder, tmp_path, threat, eps):
+    """--threat l0 / patch end to end: each saved PNG, read back beside its clean PNG, changes
+    at most eps pixel positions (L0) or only pixels inside one eps x eps square (patch); the
+    audit states a verdict and flips the tiny model."""
+    out = tmp_path / threat
+    r = run(["audit", str(tiny_model_file), "--images", str(photo_folder), "--out", str(out),
+             "--labels", "cat,dog", "--threat", threat, "--eps", str(eps), "--queries", "300",
+             "--no-report"])
+    assert r.exit_code in (0, 1), r.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["manifest"]["budget"]["norm"] == threat
+    assert res["summary"]["verdict"] in ("not_robust", "robust", "inconclusive")
+    attacked = [row for row in res["images"] if row["attacked"]]
+    assert attacked and sum(row["flipped"] for row in attacked) >= len(attacked) // 2
+    for row in attacked:
+        changed = np.any(load_png(out / row["adv_path"], 3) != load_png(out / row["clean_path"], 3),
+                         axis=-1)
+        rows, cols = np.nonzero(changed)
+        if threat == "l0":
+            assert rows.size <= eps
+        elif rows.size:
+            assert rows.max() - rows.min() < eps and cols.max() - cols.min() < eps
+        assert row["l0"] == rows.size
+    names = {c["name"] for c in res["trust"]["checks"]}
+    assert "attack finds planted adversarials" in names
+    assert "input gradients are informative" not in names  # nothing asks for a gradient
