@@ -224,3 +224,38 @@ def field_keys(tree: ast.AST, names: set[str]) -> set[int]:
                 and node.func.attr == "get" and node.args:
             keys.add(id(node.args[0]))
     return keys
+
+
+def test_no_threat_model_is_compared_by_name_outside_the_threat_models():
+    """Code asks a threat model (``audit.threats``) what it means; it never branches on a name
+    such as "l2" — that is how adding a threat model stays one module and one registry line."""
+    from audit.threats import THREATS
+
+    offenders = []
+    for pkg in ("audit", "victims", "reports_templates"):
+        for path in (ROOT / pkg).rglob("*.py"):
+            if under(module_name(path), ("audit.threats",)):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Compare) and any(
+                        isinstance(c, ast.Constant) and c.value in THREATS
+                        for c in [node.left, *node.comparators]):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        for path in (ROOT / pkg).rglob("*.j2"):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if any(f"'{name}'" in line or f'"{name}"' in line for name in THREATS):
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}")
+    assert offenders == []
+
+
+def test_the_command_line_offers_exactly_the_registries():
+    """--attack and --threat choices are the registries, so a new module plus its registry
+    line is all it takes to reach the command line."""
+    from audit.attacks import ATTACKS
+    from audit.cli.audit_cmd import audit
+    from audit.threats import THREATS
+
+    options = {p.name: p for p in audit.params}
+    assert list(options["attack"].type.choices) == list(ATTACKS)
+    assert list(options["threat"].type.choices) == list(THREATS)
+    assert "--norm" in options["threat"].opts  # the option's older name still works

@@ -268,10 +268,7 @@ def run(
         clf, info = _checked_model(model, config, log, class_names=class_names,
                                    input_scale=input_scale, weights=weights, output=output,
                                    unsafe_load=unsafe_load, binary_logit=binary_logit)
-        config.target_index(clf.class_names)
-        problem = budget.threat.fits(budget.eps, *clf.input_size)
-        if problem:  # a patch larger than the model's input, say: refused before any attack
-            raise UsageError(problem)
+        _refuse_unfit(config, budget, clf)
         source = _source(images, labels, clf.class_names, out_dir)
         if shard is not None:
             source.shard(*shard)
@@ -286,6 +283,15 @@ def run(
         if report:  # still holding the folder: the report is one of its artifacts
             _write_report(audit, max_cards, log)
     return audit
+
+
+def _refuse_unfit(config: AuditConfig, budget, clf: Classifier) -> None:
+    """A target the model has no class for, or a budget its input cannot hold (a patch larger
+    than the photo, say), is refused once the model is loaded, before any photo is read."""
+    config.target_index(clf.class_names)
+    problem = budget.threat.fits(budget.eps, *clf.input_size)
+    if problem:
+        raise UsageError(problem)
 
 
 def _config(config: AuditConfig | None, options: dict[str, Any]) -> AuditConfig:

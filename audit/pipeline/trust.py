@@ -29,7 +29,7 @@ def kurakin_steps(eps: int) -> int:
     return int(min(eps + 4, math.ceil(1.25 * eps)))
 
 
-def _bim_on_sample(classifier: Classifier, x0: np.ndarray, goal: Goal, eps: float, steps: int,
+def _probe_on_sample(classifier: Classifier, x0: np.ndarray, goal: Goal, eps: float, steps: int,
                    settings: RunSettings, threat: ThreatModel | None = None) -> AttackResult:
     """BIM at an L-inf budget, or under a sparse ``threat`` a short Sparse-RS run at ``eps``."""
     if threat is not None and not threat.dense:
@@ -91,7 +91,7 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
     threat = budget.threat if budget is not None else None
     dense = threat is None or threat.dense
 
-    zero = _bim_on_sample(classifier, xs, gs, 0, 3, settings, threat)
+    zero = _probe_on_sample(classifier, xs, gs, 0, 3, settings, threat)
     unchanged = bool(np.all(zero.x == xs)) and not bool(np.any(zero.success))
     checks.append({
         "name": "eps=0 changes nothing",
@@ -105,7 +105,7 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
 
     rates = []
     for eps in sorted(set(int(e) for e in eps_values if e > 0)):
-        r = _bim_on_sample(classifier, xs, gs, eps, kurakin_steps(eps), settings, threat)
+        r = _probe_on_sample(classifier, xs, gs, eps, kurakin_steps(eps), settings, threat)
         rates.append({"eps": eps, "flip_rate": float(np.mean(r.success))})
     monotone = never_falls(rates)
     checks.append({
@@ -125,7 +125,7 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
 
 def _large_budget_check(classifier: Classifier, xs: np.ndarray, gs: Goal,
                         settings: RunSettings) -> dict:
-    big = _bim_on_sample(classifier, xs, gs, 64, 20, settings)
+    big = _probe_on_sample(classifier, xs, gs, 64, 20, settings)
     share = float(np.mean(big.success))
     return {
         "name": "large budget flips almost everything",

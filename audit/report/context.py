@@ -100,13 +100,14 @@ def mismatch_note(row: dict) -> str | None:
 
 
 def build_cards(rows: list[dict], names: list[str], out_dir: Path, max_cards: int,
-                factor: int) -> list[Card]:
+                factor: int, marks: str = "diff") -> list[Card]:
     cards = []
     for row in rows[:max_cards]:
         cards.append(Card(
             row=row,
             name=basename(row.get("path")),
-            images=card_images(out_dir, row.get("clean_path"), row.get("adv_path"), factor),
+            images=card_images(out_dir, row.get("clean_path"), row.get("adv_path"), factor,
+                               marks),
             bars=confidence_bars(row, names),
             outcome="flipped" if row.get("flipped") else "held",
             mismatch=mismatch_note(row),
@@ -351,6 +352,7 @@ class Context:
     stats: list[StatRow]
     classes: list[ClassRow]
     factor: int
+    marks: str  # the third card picture: "diff", or changes marked ("pixels", "outline")
     bound: float
     image_hw: tuple[int, int] | None
     n_flipped_attacked: int
@@ -366,7 +368,9 @@ def build_context(results: dict, out_dir: Path, max_cards: int) -> Context:
     linfs = [v for v in (num(r.get("linf")) for r in attacked) if v is not None]
     bound = max([abs(num(v) or 0) for v in values] + linfs + [1.0])
     factor = amplification(bound)
-    cards = build_cards(attacked, names, out_dir, max(0, max_cards), factor)
+    threat = threats.read((results.get("manifest") or {}).get("budget"))
+    marks = threat.marks if threat else "diff"
+    cards = build_cards(attacked, names, out_dir, max(0, max_cards), factor, marks)
     carded = {id(c.row) for c in cards}
     flipped = [r for r in attacked if r.get("flipped")]
     heat = mean_abs_delta_heatmap(out_dir, [(r.get("clean_path"), r.get("adv_path"))
@@ -381,6 +385,7 @@ def build_context(results: dict, out_dir: Path, max_cards: int) -> Context:
         stats=perturbation_stats(attacked, hw[0] * hw[1] if hw else None),
         classes=class_rows(results.get("summary") or {}),
         factor=factor,
+        marks=marks,
         bound=bound,
         image_hw=hw,
         n_flipped_attacked=len(flipped),

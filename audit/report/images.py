@@ -129,6 +129,35 @@ def amplified_diff(clean: np.ndarray, adv: np.ndarray, factor: int) -> np.ndarra
     return np.clip(128 + factor * delta, 0, 255).astype(np.uint8)
 
 
+MARK_COLOUR = (0, 255, 255)  # cyan rings and outlines, drawn on the clean image
+MARK_SCALE = 3  # small inputs are enlarged this much (nearest neighbour) so a ring can show
+
+
+def marked_changes(clean: np.ndarray, adv: np.ndarray, marks: str) -> np.ndarray:
+    """The clean image with its changes marked, for sparse threat models where an amplified
+    difference is mostly gray: a ring around each changed pixel ("pixels"), or the outline of
+    the smallest square holding them ("outline"). RGB uint8, enlarged when small."""
+    changed = np.any(adv != clean, axis=-1)
+    img = clean if clean.shape[2] == 3 else np.repeat(clean, 3, axis=2)
+    scale = MARK_SCALE if max(img.shape[:2]) * MARK_SCALE <= 2 * THUMB_SIDE else 1
+    img = np.ascontiguousarray(cv2.resize(img, None, fx=scale, fy=scale,
+                                          interpolation=cv2.INTER_NEAREST))
+    rows, cols = np.nonzero(changed)
+    if rows.size == 0:
+        return img
+    if marks == "outline":
+        side = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+        top, left = int(rows.min()), int(cols.min())
+        cv2.rectangle(img, (left * scale - 1, top * scale - 1),
+                      ((left + side) * scale, (top + side) * scale), MARK_COLOUR, 1)
+        return img
+    radius = max(3, 2 * scale)
+    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+        centre = (c * scale + scale // 2, r * scale + scale // 2)
+        cv2.circle(img, centre, radius, MARK_COLOUR, 1, lineType=cv2.LINE_AA)
+    return img
+
+
 @dataclass
 class CardImages:
     """Data URIs for one card, or None where the PNG is missing or unusable."""
@@ -138,12 +167,17 @@ class CardImages:
     diff: str | None
 
 
-def card_images(out_dir: Path, clean_rel: object, adv_rel: object, factor: int) -> CardImages:
+def card_images(out_dir: Path, clean_rel: object, adv_rel: object, factor: int,
+                marks: str = "diff") -> CardImages:
+    """The card's three pictures; the third is the amplified difference, or with ``marks``
+    ("pixels", "outline": ``ThreatModel.marks``) the clean image with its changes marked."""
     clean = _read(inside_or_none(out_dir, clean_rel))
     adv = _read(inside_or_none(out_dir, adv_rel))
     diff = None
     if clean is not None and adv is not None and clean[0].shape == adv[0].shape:
-        diff = png_data_uri(thumbnail(amplified_diff(clean[0], adv[0], factor)))
+        third = amplified_diff(clean[0], adv[0], factor) if marks == "diff" else \
+            marked_changes(clean[0], adv[0], marks)
+        diff = png_data_uri(thumbnail(third, 2 * THUMB_SIDE if marks != "diff" else THUMB_SIDE))
     return CardImages(
         clean=_card_uri(clean) if clean is not None else None,
         adv=_card_uri(adv) if adv is not None else None,

@@ -53,7 +53,7 @@ def budget_phrase(manifest: dict) -> tuple[str, bool]:
     if threat is None:  # a threat model this advaudit does not know
         return f"Changes within a {b.get('norm')} budget of {fixed(eps, 0)}", False
     if manifest.get("constant_steps") is False or not isinstance(threat, threats.BallThreat):
-        return threat.search_phrase(eps), False  # a search (APGD, Square, auto): no fixed steps
+        return threat.search_phrase(eps)  # a search (APGD, Square, auto): no fixed steps
     up_to = "Up to " if manifest.get("early_stop") and steps > 1 else ""
     return threat.steps_phrase(eps, step, steps, up_to)
 

@@ -32,7 +32,7 @@ def budget_record(budget) -> dict:
         "step": budget.step,
         "steps": budget.steps,
         "queries": budget.queries,
-        "unit": "counts (0..255)",
+        "unit": budget.threat.budget_unit,
     }
 
 

@@ -9,9 +9,10 @@ from the results alone, so a merged or re-rendered audit states the same verdict
 * ``robust`` (green): at most that share flips, *and* the evidence is strong: a strong attack
   configuration ran (``auto``), every trust check passed (gradients informative, a large budget
   flips nearly everything, no flips at eps=0, rates grow with the budget, the attack finds
-  planted adversarials), the gradient-free Square attack found nothing the gradient attacks
-  missed, and enough images were attacked for the 95% upper bound on the flip rate to stay
-  under ``MAX_UPPER_BOUND``.
+  planted adversarials; under a sparse threat model only those that apply), the gradient-free
+  stage (Square; Sparse-RS under L0 and patches) found nothing the gradient attacks missed,
+  and enough images were attacked for the 95% upper bound on the flip rate to stay under
+  ``MAX_UPPER_BOUND``.
 * ``inconclusive`` (amber): otherwise. A weak attack or a masked gradient never produces a
   green verdict; the reasons say what evidence is missing.
 """
@@ -58,8 +59,9 @@ def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
                       "against it may still fall to a stronger one; run the default attack "
                       "(omit --attack)")
     elif not free:
-        doubts.append("no gradient-free attack ran (the cascade's gradient-free stage exists "
-                      "for L-inf only), so gradient masking would go unnoticed")
+        doubts.append("no gradient-free attack ran (the cascade has no gradient-free stage "
+                      "under this threat model; Square searches L-inf), so gradient masking "
+                      "would go unnoticed")
     if trust is None:
         doubts.append("the trust checks did not run (--no-trust), so gradient masking was not "
                       "looked for")

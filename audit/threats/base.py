@@ -39,6 +39,11 @@ class ThreatModel(ABC):
     dense: ClassVar[bool]  # every pixel may move (a ball) rather than a few positions
     unit: ClassVar[str]  # what eps counts, for messages
     one: ClassVar[str]  # one unit of eps: "count", "pixel"
+    budget_unit: ClassVar[str]  # what results.json says eps is counted in
+    # How the report shows one image's change beside it: "diff" (the amplified difference:
+    # every pixel moved a little), "pixels" (the changed pixels circled on the clean image) or
+    # "outline" (the square holding the changes outlined on it).
+    marks: ClassVar[str] = "diff"
     # whether the trust checks' probe (BIM in L-inf for ball threat models, Sparse-RS for
     # sparse ones) measures budgets in this threat model's unit (the report marks eps there)
     trust_probe_in_own_unit: ClassVar[bool] = True
@@ -71,9 +76,9 @@ class ThreatModel(ABC):
         return f"{self.symbol} {self.eps_text(eps)}"
 
     @abstractmethod
-    def search_phrase(self, eps: float | None) -> str:
+    def search_phrase(self, eps: float | None) -> tuple[str, bool]:
         """The reach of an attack that searches the whole budget, as the report's sentence
-        opens: "Changes of at most 4/255 per pixel"."""
+        opens ("Changes of at most 4/255 per pixel"), and whether its subject is singular."""
 
     @abstractmethod
     def curve_axis(self) -> str:
@@ -110,6 +115,7 @@ class BallThreat(ThreatModel):
     dense = True
     unit = "counts (4 means 4/255)"
     one = "count"
+    budget_unit = "counts (0..255)"
     # whether a sign step clipped to the ball and rounded is exact elementwise arithmetic
     exact_sign_update: ClassVar[bool] = False
 

@@ -43,6 +43,8 @@ class L0(SparseThreat):
     symbol = "L0"
     about = "at most eps pixel positions change, each to any colour"
     unit = "pixels"
+    budget_unit = "pixels"
+    marks = "pixels"
     state_keys = ("mask",)
 
     def eps_text(self, eps: float | None) -> str:
@@ -55,7 +57,7 @@ class L0(SparseThreat):
         return self.eps_text(eps)
 
     def search_phrase(self, eps):
-        return f"Changes of at most {self.eps_text(eps)} per image"
+        return f"Changes of at most {self.eps_text(eps)} per image", False
 
     def curve_axis(self):
         return "budget (pixels changed)"

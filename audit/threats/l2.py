@@ -26,7 +26,7 @@ class L2(BallThreat):
         return fixed(eps, 0)
 
     def search_phrase(self, eps):
-        return f"Changes of an L2 size of at most {fixed(eps, 0)} counts per image"
+        return f"Changes of an L2 size of at most {fixed(eps, 0)} counts per image", False
 
     def steps_phrase(self, eps, step, steps, up_to):
         size = f"an L2 size of at most {eps:g} counts per image" if eps is not None else \

@@ -32,7 +32,7 @@ class LInf(BallThreat):
         return self.eps_text(eps)  # "4/255" says L-inf to every reader of the field
 
     def search_phrase(self, eps):
-        return f"Changes of at most {counts(eps)} per pixel"
+        return f"Changes of at most {counts(eps)} per pixel", False
 
     def steps_phrase(self, eps: float | None, step: float | None, steps: int, up_to: str
                      ) -> tuple[str, bool]:

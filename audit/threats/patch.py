@@ -52,6 +52,8 @@ class Patch(SparseThreat):
     symbol = "patch"
     about = "one eps x eps square anywhere in the photo, any content"
     unit = "pixels of the square's side"
+    budget_unit = "pixels (the square's side)"
+    marks = "outline"
     state_keys = ("top", "left", "canvas")
 
     def eps_text(self, eps: float | None) -> str:
@@ -60,7 +62,7 @@ class Patch(SparseThreat):
         return f"{int(eps)}\u00d7{int(eps)}"
 
     def search_phrase(self, eps):
-        return f"A patch of at most {self.eps_text(eps)} pixels anywhere in the image"
+        return f"A patch of at most {self.eps_text(eps)} pixels anywhere in the image", True
 
     def curve_axis(self):
         return "budget (patch side, pixels)"

@@ -84,14 +84,14 @@ def test_the_budget_check_reports_a_falling_rate(monkeypatch, tiny_model, tiny_d
     """Wiring: when the re-attacks flip fewer images at a larger budget, the check warns."""
     from audit.pipeline import trust
 
-    real = trust._bim_on_sample
+    real = trust._probe_on_sample
 
-    def lucky_at_two(clf, x, goal, eps, steps, settings):
-        r = real(clf, x, goal, eps, steps, settings)
+    def lucky_at_two(clf, x, goal, eps, steps, settings, threat=None):
+        r = real(clf, x, goal, eps, steps, settings, threat)
         if eps == 2:  # the tiny model holds at 2 and 4 counts and falls at 8
             r.success[:] = True
         return r
 
-    monkeypatch.setattr(trust, "_bim_on_sample", lucky_at_two)
+    monkeypatch.setattr(trust, "_probe_on_sample", lucky_at_two)
     clf = Classifier.from_model(tiny_model, NAMES)
     assert statuses(clf, *correct(clf, tiny_data))["flip rate grows with the budget"] == "warn"

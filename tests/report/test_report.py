@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import io
 import re
 import struct
 from html.parser import HTMLParser
@@ -196,7 +197,7 @@ def test_sweep_draws_the_curve_and_minimal_eps(audit_dir):
     results, out = audit_dir
     page = Page(render_html(results, out))
     labels = [a.get("aria-label") for a in page.all("svg")]
-    assert "flip rate against the per-pixel budget" in labels
+    assert "flip rate against the budget" in labels
     assert "images by minimal epsilon" in labels
     assert "ran without --sweep" not in page.visible
 
@@ -207,7 +208,7 @@ def test_without_sweep_says_so_and_shows_the_trust_sample_instead(tmp_path):
     assert results["curve"] == []
     page = Page(render_html(results, out))
     labels = [a.get("aria-label") for a in page.all("svg")]
-    assert "flip rate against the per-pixel budget" not in labels
+    assert "flip rate against the budget" not in labels
     assert "images by minimal epsilon" not in labels
     assert "flip rate of the trust sample against the budget" in labels
     assert "ran without --sweep" in page.visible
@@ -292,9 +293,52 @@ def test_paths_outside_the_audit_folder_are_not_read(tmp_path):
       "class_names": list("abcde")}, {"n_attacked": 12, "n_correct": 9, "flip_rate": 0.5},
      "Up to 20 steps, within an L2 size of at most 255 counts per image, flip 50% of the 12 "
      "attacked photos."),
+    ({"budget": {"norm": "l0", "eps": 10.0, "step": 10.0, "steps": 1000},
+      "constant_steps": False, "class_names": ["cat", "dog"]},
+     {"n_attacked": 81, "n_correct": 81, "flip_rate": 0.222},
+     "Changes of at most 10 pixels per image flip 22% of the 81 correctly classified cats and "
+     "dogs."),
+    ({"budget": {"norm": "patch", "eps": 8.0, "step": 8.0, "steps": 1000},
+      "constant_steps": False, "class_names": ["cat", "dog"]},
+     {"n_attacked": 81, "n_correct": 81, "flip_rate": 0.395},
+     "A patch of at most 8\u00d78 pixels anywhere in the image flips 40% of the 81 correctly "
+     "classified cats and dogs."),
+    ({"budget": {"norm": "l7", "eps": 3.0, "step": 3.0, "steps": 10},
+      "constant_steps": False, "class_names": ["cat", "dog"]},
+     {"n_attacked": 5, "n_correct": 5, "flip_rate": 0.2},
+     "Changes within a l7 budget of 3 flip 20% of the 5 correctly classified cats and dogs."),
 ])
 def test_plain_sentence_is_built_from_the_data(manifest, summary, expected):
     assert plain_sentence(manifest, summary) == expected
+
+
+@pytest.mark.parametrize("threat,caption", [("l0", "changed pixels circled"),
+                                            ("patch", "changed square outlined")])
+def test_sparse_threat_cards_mark_the_changes_on_the_original(tmp_path, threat, caption):
+    """Under L0 or a patch the third card picture is the original with its changed pixels
+    circled or their square outlined (not a mostly gray difference), and the per-channel
+    histograms give way to a note on how many pixels changed and where."""
+    out = tmp_path / "audit"
+    results = synthetic_results(out, 6, sweep=False)
+    results["manifest"]["budget"].update(norm=threat, eps=3.0)
+    clean_rel = next(r["clean_path"] for r in results["images"] if r.get("attacked"))
+    clean = np.asarray(Image.open(out / clean_rel))
+    adv = clean.copy()
+    adv[10:13, 20:23] = 255 - adv[10:13, 20:23]  # a 3 x 3 patch, 9 changed pixels
+    for row in results["images"]:
+        if row.get("attacked"):
+            Image.fromarray(adv).save(out / row["adv_path"])
+    page = Page(render_html(results, out))
+    marked = [a for a in page.all("img") if a.get("alt") == caption]
+    assert len(marked) == len(page.all("article", "card")) > 0
+    picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(
+        marked[0]["src"].split(",", 1)[1]))))
+    rows, cols = np.nonzero(np.all(picture[..., :3] == (0, 255, 255), axis=-1))
+    assert rows.size and 5 <= rows.min() and rows.max() <= 17  # around the change, only
+    assert 15 <= cols.min() and cols.max() <= 27
+    assert "difference \u00d7" not in page.visible
+    assert "A sparse threat model" in page.visible and "channel" not in page.visible.split(
+        "Anatomy of the perturbation")[1].split("Size of the changes")[0]
 
 
 def test_class_phrase_handles_odd_and_many_names():
