@@ -65,11 +65,12 @@ def refuse_ignored_options(ctx: click.Context, attack: str) -> None:
     impl = ATTACKS[attack]
     takes_queries = "queries" not in impl.fixed and "queries" in impl.fixed.values()
     if _given(ctx, "queries") and not takes_queries:
-        takers = ", ".join(n for n, a in ATTACKS.items()
-                           if "queries" not in a.fixed and "queries" in a.fixed.values())
+        takers = [n for n, a in ATTACKS.items()
+                  if "queries" not in a.fixed and "queries" in a.fixed.values()]
         fixed = [n for n, a in ATTACKS.items() if "queries" in a.fixed]
         raise UsageError(f"--queries {ctx.params['queries']} has no effect with --attack "
-                         f"{attack}: only {takers} takes a query budget ({', '.join(fixed)} "
+                         f"{attack}: only {' and '.join(takers)} take"
+                         f"{'s' if len(takers) == 1 else ''} a query budget ({', '.join(fixed)} "
                          "fixes its own: parameter-free); drop --queries")
     if not _given(ctx, "attack"):
         return  # the default cascade with --steps/--step: kept as it always was

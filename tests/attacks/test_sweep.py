@@ -78,3 +78,26 @@ def test_on_a_masked_model_the_sweep_searches_with_square(tiny_model, tiny_data)
     assert fixed.success.any()
     assert np.sum(flipped & (min_eps <= 8)) >= fixed.success.sum()
     assert grads <= 12 * len(x)  # APGD gives up at once on every probe
+
+
+@pytest.mark.parametrize("threat,eps", [("l0", 6), ("l2", 150)])
+def test_the_sweep_walks_each_threat_models_own_budgets(clf, tiny_data, threat, eps):
+    """Under L0 the minimum is a count of pixels, under L2 a length in counts: each witness
+    lies inside its image's minimal budget as that threat model measures it (the test's own
+    measure), and flips."""
+    x, y = tiny_data
+    x, y = x[:8], y[:8]
+    attack, goal, settings = ATTACKS["auto"], Goal.of(y), RunSettings(batch_size=8)
+    budget = attack.budget(eps, threat=threat)
+    found = attack.run(clf, x, goal, budget, settings)
+    min_eps, _, _, witness = minimal_epsilon(
+        clf, x, goal, attack=attack, budget=budget, max_eps=eps, settings=settings, found=found)
+    flipped = min_eps > 0
+    assert flipped.sum() >= found.success.sum() > 0
+    if threat == "l0":
+        size = np.any(witness != x, axis=-1).reshape(len(x), -1).sum(axis=1)
+    else:
+        size = np.sqrt(((witness - x) ** 2).reshape(len(x), -1).sum(axis=1))
+    assert (size[flipped] <= min_eps[flipped] + 1e-4).all()
+    assert (clf.predict(witness).argmax(1)[flipped] != y[flipped]).all()
+    assert (min_eps[flipped] < eps).any()  # it walked below the audit's budget somewhere

@@ -414,7 +414,7 @@ CASES = [
     Case("l0 eps 2.5", audit(None, "--threat", "l0", "--eps", "2.5"), 2,
          "not a whole number of pixels", "--eps 2.5"),
     Case("patch larger than the input", audit(None, "--threat", "patch", "--eps", "200"), 2,
-         "does not fit the 128x128 input", "--eps 200"),
+         "patch does not fit the 16x16 input; give at most 16", "--eps 200"),
     Case("threat unknown", audit(None, "--threat", "l1"), 2, "Invalid value", "'--threat'"),
     Case("labels cat,cat", audit(None, "--labels", "cat,cat"), 2, "twice", "'--labels'"),
     Case("labels Cat,cat", audit(None, "--labels", "Cat,cat"), 2, "twice", "'--labels'"),
