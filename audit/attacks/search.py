@@ -8,12 +8,66 @@ says how an image starts (``begin``) and which ``Program`` proposes its next poi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
+from ..engine.gradient import per_sample
 from .base import DEFAULT_RUN, Attack, Budget
-from .rounds import Rounds
+from .losses import margin, succeeded
+from .rounds import Rounds, better_than_kept, keep_better, kept_init
+
+
+@dataclass(eq=False)
+class SearchProgram(engine.Program):
+    """One random search per image: evaluate the proposed point, keep it when it is better
+    (a success, then a lower logit margin), propose the next from the kept one.
+
+    State: the point to evaluate with its search state (``state_keys``, started from the consts
+    ``start_<key>``), the kept point with its own (``kept_<key>``). A subclass implements
+    ``propose``."""
+
+    classifier: Classifier
+    grads_per_step = 0
+    queries_per_step = 1
+
+    def __post_init__(self):
+        self.n_classes = len(self.classifier.class_names)
+
+    @property
+    def state_keys(self) -> tuple[str, ...]:
+        return ()
+
+    def propose(self, kept: dict[str, tf.Tensor], consts: dict[str, tf.Tensor],
+                taken: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """The next point from the kept one (``kept["x"]`` and the kept search state)."""
+        raise NotImplementedError
+
+    def init(self, x_start, consts):
+        search = {k: consts["start_" + k] for k in self.state_keys}
+        return {"x": x_start, **search, **{"kept_" + k: v for k, v in search.items()},
+                **kept_init(x_start, self.n_classes)}
+
+    def step(self, state, consts, taken):
+        x = state["x"]
+        logits = self.classifier.logits(x, consts)
+        values = margin(logits, consts["label"], consts["target"])
+        probs = tf.nn.softmax(logits, axis=-1)
+        success = succeeded(probs, consts["label"], consts["target"])
+        kept = keep_better(state, x, probs, values, success)
+        if self.state_keys:
+            better = better_than_kept(success, values, state["kept_success"],
+                                      state["kept_loss"])
+            for key in self.state_keys:
+                new, old = state[key], state["kept_" + key]
+                kept["kept_" + key] = tf.where(per_sample(better, new), new, old)
+        proposal, search = self.propose(
+            {"x": kept["kept_x"], **{k: kept["kept_" + k] for k in self.state_keys}},
+            consts, taken)
+        return {"x": proposal, **search, **kept}, success, {"probs": probs, "values": values}
 
 
 class RandomSearch(Attack):

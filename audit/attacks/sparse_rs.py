@@ -14,53 +14,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
-from .. import engine
-from ..classifier import Classifier
-from ..engine.gradient import per_sample
 from ..errors import UsageError
 from ..threats import SparseThreat
-from .losses import margin, succeeded
-from .rounds import better_than_kept, keep_better, kept_init
-from .search import RandomSearch
+from .search import RandomSearch, SearchProgram
 
 
 @dataclass(eq=False)
-class SparseRSProgram(engine.Program):
-    """One Sparse-RS run per image. State: the point to evaluate with its search state, and
-    the kept point with its own; consts: x0, radius (eps), rng_key, max_steps, the goal and the
-    threat model's start state (``start_<key>``)."""
+class SparseRSProgram(SearchProgram):
+    """One Sparse-RS run per image: the threat model (a ``SparseThreat``) proposes; consts:
+    x0, radius (eps), rng_key, max_steps, the goal and the threat model's start state."""
 
-    classifier: Classifier
-    threat: SparseThreat
+    threat: SparseThreat | None = None
     jit_compile: bool = False
-    grads_per_step = 0
-    queries_per_step = 1
 
-    def __post_init__(self):
-        self.n_classes = len(self.classifier.class_names)
+    @property
+    def state_keys(self) -> tuple[str, ...]:
+        return self.threat.state_keys
 
-    def init(self, x_start, consts):
-        search = {k: consts["start_" + k] for k in self.threat.state_keys}
-        return {"x": x_start, **search, **{"kept_" + k: v for k, v in search.items()},
-                **kept_init(x_start, self.n_classes)}
-
-    def step(self, state, consts, taken):
-        x = state["x"]
-        logits = self.classifier.logits(x, consts)
-        values = margin(logits, consts["label"], consts["target"])
-        probs = tf.nn.softmax(logits, axis=-1)
-        success = succeeded(probs, consts["label"], consts["target"])
-        better = better_than_kept(success, values, state["kept_success"], state["kept_loss"])
-        kept = keep_better(state, x, probs, values, success)
-        for key in self.threat.state_keys:
-            new, old = state[key], state["kept_" + key]
-            kept["kept_" + key] = tf.where(per_sample(better, new), new, old)
-        proposal, search = self.threat.propose(
-            {"x": kept["kept_x"], **{k: kept["kept_" + k] for k in self.threat.state_keys}},
-            consts, taken)
-        return {"x": proposal, **search, **kept}, success, {"probs": probs, "values": values}
+    def propose(self, kept, consts, taken):
+        return self.threat.propose(kept, consts, taken)
 
 
 class SparseRS(RandomSearch):

@@ -20,12 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from .. import engine
 from ..classifier import Classifier
 from ..threats.base import halvings
-from .losses import margin, succeeded
-from .rounds import keep_better, kept_init
-from .search import RandomSearch
+from .search import RandomSearch, SearchProgram
 
 P_INIT = 0.8
 
@@ -41,34 +38,18 @@ def window_size(i: tf.Tensor, n_iters: tf.Tensor, height: int, width: int,
 
 
 @dataclass(eq=False)
-class SquareProgram(engine.Program):
+class SquareProgram(SearchProgram):
     """One Square run per sample. State: the point to evaluate (``x``) and the kept (accepted)
     point; consts: x0, up and down (x0 +- eps inside 0..255), label, target, rng_key and the
     pool's max_steps (the queries after the first, which set the window schedule)."""
 
-    classifier: Classifier
     p_init: float = P_INIT
     jit_compile: bool = False
-    grads_per_step = 0
-    queries_per_step = 1
 
-    def __post_init__(self):
-        self.n_classes = len(self.classifier.class_names)
+    def propose(self, kept, consts, taken):
+        return self.window(kept["x"], consts, taken), {}
 
-    def init(self, x_start, consts):
-        return {"x": x_start, **kept_init(x_start, self.n_classes)}
-
-    def step(self, state, consts, taken):
-        x = state["x"]
-        logits = self.classifier.logits(x, consts)
-        values = margin(logits, consts["label"], consts["target"])
-        probs = tf.nn.softmax(logits, axis=-1)
-        success = succeeded(probs, consts["label"], consts["target"])
-        kept = keep_better(state, x, probs, values, success)
-        proposal = self.propose(kept["kept_x"], consts, taken)
-        return {"x": proposal, **kept}, success, {"probs": probs, "values": values}
-
-    def propose(self, kept_x, consts, taken):
+    def window(self, kept_x, consts, taken):
         """The kept point with one random square window set to +-eps per channel."""
         x0 = consts["x0"]
         _, height, width, channels = x0.shape

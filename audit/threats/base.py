@@ -195,6 +195,11 @@ class SparseThreat(ThreatModel):
         and its state. ``consts`` hold x0, radius (eps), max_steps and rng_key per image."""
 
 
+def flat_delta(clean: np.ndarray, adv: np.ndarray) -> np.ndarray:
+    """Per image, the change as one float64 row (N, H*W*C)."""
+    return (np.asarray(adv, np.float64) - np.asarray(clean, np.float64)).reshape(len(clean), -1)
+
+
 def halvings(taken: tf.Tensor, n_iters: tf.Tensor) -> tf.Tensor:
     """How many times a random search's step share has halved after ``taken`` of ``n_iters``
     iterations: at the published fractions 10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000 of

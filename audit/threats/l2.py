@@ -9,7 +9,7 @@ import tensorflow as tf
 from .. import engine
 from ..engine.gradient import reduce_all_but_batch
 from ..formatting import fixed
-from .base import BallThreat
+from .base import BallThreat, flat_delta
 
 
 class L2(BallThreat):
@@ -39,9 +39,7 @@ class L2(BallThreat):
         return "budget eps (L2 length of the change, in counts)"
 
     def distance(self, clean: np.ndarray, adv: np.ndarray) -> np.ndarray:
-        delta = (np.asarray(adv, np.float64) - np.asarray(clean, np.float64)).reshape(
-            len(clean), -1)
-        return np.sqrt((delta ** 2).sum(axis=1))
+        return np.sqrt((flat_delta(clean, adv) ** 2).sum(axis=1))
 
     def within(self, clean, adv, eps):
         return self.distance(clean, adv) <= eps + 1e-4

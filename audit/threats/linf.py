@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from .. import engine
 from ..formatting import counts
-from .base import BallThreat
+from .base import BallThreat, flat_delta
 
 
 class LInf(BallThreat):
@@ -49,8 +49,7 @@ class LInf(BallThreat):
         return "budget eps (counts of 255, per pixel)"
 
     def distance(self, clean: np.ndarray, adv: np.ndarray) -> np.ndarray:
-        delta = (np.asarray(adv, np.float64) - np.asarray(clean, np.float64)).reshape(
-            len(clean), -1)
+        delta = flat_delta(clean, adv)
         return np.abs(delta).max(axis=1) if delta.size else np.zeros(len(clean))
 
     def shrink(self, clean, adv, eps):
