@@ -88,7 +88,7 @@ def test_a_proposal_changes_one_square_window_and_never_nothing(tiny_model):
     for k in (0, 5, 50):
         # the kept point already sits at +eps everywhere: a window of +eps in every channel
         # would change nothing, so some channel must go to -eps
-        out = program.propose(tf.constant(up), consts, tf.fill([n], k)).numpy()
+        out = program.window(tf.constant(up), consts, tf.fill([n], k)).numpy()
         assert ((out == up) | (out == down)).all()
         changed = (out != up).any(axis=3)
         assert changed.any(axis=(1, 2)).all()
