@@ -31,7 +31,7 @@ import tensorflow as tf
 from .. import engine
 from ..classifier import Classifier
 from ..engine.gradient import per_sample, useless_gradient
-from ..threats import BallThreat
+from ..threats import BALLS, BallThreat
 from .base import DEFAULT_RUN, Attack, Goal, RunSettings
 from .losses import attack_loss, succeeded
 from .rounds import Rounds, keep_better, kept_init
@@ -171,7 +171,7 @@ class APGD(Attack):
     about = ("PGD with momentum and a step size halved on stagnation from 2 eps, random start, "
              "evaluated on the pixel grid (Croce & Hein 2020)")
     constant_steps = False
-    threats = ("linf", "l2")
+    threats = BALLS  # any ball: its projection and steepest step come from the threat model
     default_steps = 100
     fixed = {"step": "eps"}  # no step to choose: it starts at 2 eps, clipped to the ball
 

@@ -26,7 +26,7 @@ import tensorflow as tf
 from .. import engine
 from ..classifier import Classifier
 from ..engine.gradient import per_sample, useless_gradient
-from ..threats import BallThreat
+from ..threats import BALLS, BallThreat
 from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Look, RunSettings
 from .losses import attack_loss, succeeded
 
@@ -71,7 +71,7 @@ class SignProbe(Attack):
     name = "probe"
     about = ("one sign step of the whole budget from the clean image (FGSM), checked by one "
              "forward pass: 1 gradient + 1 query per image; auto's first, transparent stage")
-    threats = ("linf", "l2")
+    threats = BALLS
     fixed = {"steps": 1, "step": "eps"}
     transparent = True
 

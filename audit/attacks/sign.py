@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from .. import engine
+from ..threats import BALLS
 from .base import Budget
 from .gradient import GradientAttack
 
@@ -32,7 +33,7 @@ class BIM(GradientAttack):
 class PGD(GradientAttack):
     name = "pgd"
     about = "BIM from a uniform random start in the ball (Madry et al. 2018)"
-    threats = ("linf", "l2")
+    threats = BALLS  # its step rule and random start come from the threat model
     random_start = True
 
     def rule(self, budget: Budget) -> engine.StepRule:

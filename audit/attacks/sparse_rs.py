@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from ..threats import SparseThreat
+from ..threats import SPARSE, SparseThreat
 from .search import RandomSearch, SearchProgram
 
 
@@ -40,7 +40,7 @@ class SparseRS(RandomSearch):
     name = "sparse-rs"
     about = ("random search over sparse changes: k pixels (L0) or a patch's place and content, "
              "kept when the margin falls; no gradients (Croce et al. 2022)")
-    threats = ("l0", "patch")
+    threats = SPARSE
 
     def program(self, classifier, budget, jit_compile):
         threat = budget.threat

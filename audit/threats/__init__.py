@@ -24,6 +24,10 @@ THREATS: dict[str, ThreatModel] = {t.name: t for t in (
 )}
 
 DEFAULT_THREAT = "linf"
+# What an attack that works on any threat model of a kind lists as its ``threats``: a new
+# module and its registry line reach APGD, PGD and the probe (balls) or Sparse-RS (sparse).
+BALLS = tuple(name for name, t in THREATS.items() if isinstance(t, BallThreat))
+SPARSE = tuple(name for name, t in THREATS.items() if isinstance(t, SparseThreat))
 
 
 def named(name: object) -> ThreatModel:
@@ -46,5 +50,5 @@ def read(budget: object) -> ThreatModel | None:
     return THREATS.get(name) if isinstance(name, str) else None
 
 
-__all__ = ["DEFAULT_THREAT", "THREATS", "BallThreat", "SparseThreat", "ThreatModel", "named",
-           "read"]
+__all__ = ["BALLS", "DEFAULT_THREAT", "SPARSE", "THREATS", "BallThreat", "SparseThreat",
+           "ThreatModel", "named", "read"]
