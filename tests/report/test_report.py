@@ -478,3 +478,15 @@ def test_odd_values_in_an_edited_results_json_still_render(audit_dir, edit):
     EDITED[edit](r)
     text = Page(render_html(r, out)).visible
     assert "All 24 images" in text
+
+
+@pytest.mark.parametrize("norm", ["l7", ["linf"], None, "<b>x</b>"])
+def test_an_unknown_or_odd_threat_model_name_still_renders(tmp_path, norm):
+    """A results.json from a newer advaudit or an edited one may name a threat model this one
+    does not know (or not a name at all): the report writes it as it stands, escaped."""
+    out = tmp_path / "audit"
+    results = synthetic_results(out, 4, sweep=True)
+    results["manifest"]["budget"]["norm"] = norm
+    html = render_html(results, out)
+    assert "<b>x</b>" not in html
+    assert Page(html).all("article", "card")
