@@ -7,6 +7,7 @@ kept in one place: a photo is decoded once, resized to the model's input size an
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import warnings
@@ -245,6 +246,14 @@ def encode_png(pixels: np.ndarray) -> bytes:
     if not ok:
         raise ValueError("PNG encoding failed")
     return buf.tobytes()
+
+
+def pixels_sha256(pixels: np.ndarray) -> str:
+    """A fingerprint of a uint8 image's shape and pixels (not of its file's bytes, which a
+    PNG encoder may write differently)."""
+    h = hashlib.sha256(repr(tuple(pixels.shape)).encode())
+    h.update(np.ascontiguousarray(pixels, np.uint8).tobytes())
+    return h.hexdigest()
 
 
 def save_png(pixels: np.ndarray, path: Path) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from .errors import ResultsError
 
 PNG_FOLDERS = ("adversarial", "clean")
+UNIVERSAL_PNG = "universal_patch.png"  # an audit with --universal: its patch, beside results
 # what the audit names its PNGs (runner.png_name: the index, then the photo's cleaned stem)
 _AUDIT_PNG = re.compile(r"(adversarial|clean)/[A-Za-z0-9_-][A-Za-z0-9._-]{0,200}\.png")
 

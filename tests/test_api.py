@@ -49,6 +49,19 @@ def test_three_lines_in_a_notebook(tiny_model, tmp_path):
     assert "AuditResults" in repr(result)
 
 
+def test_a_universal_patch_from_a_notebook(tiny_model, tmp_path):
+    pixels, labels = ramp_images(10, np.random.default_rng(4))
+    result = audit.run(tiny_model, pixels.astype(np.uint8), labels=labels.tolist(),
+                       class_names=["cat", "dog"], threat="patch", eps=4, universal=True,
+                       universal_fit=4, queries=40, out=tmp_path / "u", report=False,
+                       trust=False)
+    assert result.manifest["universal"]["fit_photos"] == 4
+    assert (tmp_path / "u" / "universal_patch.png").is_file()
+    with pytest.raises(UsageError, match="--universal-fit 0"):
+        audit.run(tiny_model, pixels.astype(np.uint8), threat="patch", eps=4, universal=True,
+                  universal_fit=0, out=tmp_path / "v")
+
+
 def test_files_a_folder_and_names_all_work(tiny_model_file, photo_folder, tmp_path):
     by_folder = audit.run(str(tiny_model_file), photo_folder, class_names=["cat", "dog"],
                           eps=16, step=4, out=tmp_path / "a", report=False, trust=False)

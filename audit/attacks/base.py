@@ -253,6 +253,13 @@ class Attack(ABC):
         unknown (the class the model gives it then). None: the caller classifies them itself."""
         return None
 
+    def corners(self, x0: np.ndarray, eps: float, threat: ThreatModel,
+                rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` random points at the edge of what this attack searches around one image:
+        where the attack unit test plants a known adversarial (the threat model's corners;
+        an attack that searches less of the budget draws them from what it searches)."""
+        return threat.corners(x0, eps, rng, count)
+
     def effective_loss(self, settings: RunSettings) -> str:
         return self.loss or settings.loss
 

@@ -56,12 +56,19 @@ def _given(ctx: click.Context, name: str) -> bool:
                                                  click.core.ParameterSource.DEFAULT_MAP)
 
 
-def refuse_ignored_options(ctx: click.Context, attack: str) -> None:
+def refuse_ignored_options(ctx: click.Context, attack: str, *, universal: bool = False
+                           ) -> None:
     """An option the chosen attack ignores is refused, not silently dropped: --queries with an
     attack that takes no query budget, and --eps/--step/--steps that the attack dictates (its
-    ``fixed`` budget) when the attack was chosen with --attack."""
+    ``fixed`` budget) when the attack was chosen with --attack. (A universal patch takes
+    --queries whatever --attack says; the audit refuses an --attack it cannot honour.)"""
     from ..errors import UsageError
 
+    if _given(ctx, "universal_fit") and not universal:
+        raise UsageError("--universal-fit has no effect without --universal: add --universal "
+                         "or drop --universal-fit")
+    if universal:
+        return
     impl = ATTACKS[attack]
     takes_queries = "queries" not in impl.fixed and "queries" in impl.fixed.values()
     if _given(ctx, "queries") and not takes_queries:
@@ -111,6 +118,12 @@ def refuse_ignored_options(ctx: click.Context, attack: str) -> None:
 @click.option("--sweep", is_flag=True,
               help="Find each image's minimal budget (in the threat model's unit).")
 @click.option("--max-eps", type=click.IntRange(1, 127), default=8, show_default=True)
+@click.option("--universal", is_flag=True,
+              help="One patch for every photo (with --threat patch): its content fitted on "
+                   "--universal-fit photos, then placed where it works best on each; saved as "
+                   "universal_patch.png. --queries bounds both searches.")
+@click.option("--universal-fit", type=click.IntRange(1, 1024), default=32, show_default=True,
+              help="Photos the universal patch is fitted on (the same for every shard).")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--out", type=FolderPath(path_type=Path), default=Path("advaudit-report"),
@@ -151,8 +164,8 @@ def refuse_ignored_options(ctx: click.Context, attack: str) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
 @ci_output_options
 def audit(model, images, attack, eps, step, steps, queries, threat, loss, target, sweep, max_eps,
-          batch_size, seed, out, overwrite, resume, shard, chunk_size, fail_above,
-          fail_on_inconclusive, no_early_stop,
+          universal, universal_fit, batch_size, seed, out, overwrite, resume, shard, chunk_size,
+          fail_above, fail_on_inconclusive, no_early_stop,
           no_trust, no_report, max_cards, as_json, weights, labels, output_name, binary_logit,
           input_scale, unsafe_load, jit, devices, verbose, junit_xml, markdown) -> None:
     """Attack MODEL (a path, hf://owner/repo[@revision] or a victim name; default catdog-mini)
@@ -168,10 +181,11 @@ def audit(model, images, attack, eps, step, steps, queries, threat, loss, target
 
     protected = run_artifacts(out, images, model, weights)  # no output lands on these
     check_ci_outputs(junit_xml=junit_xml, markdown=markdown, protected=protected)
-    refuse_ignored_options(click.get_current_context(), attack)
+    refuse_ignored_options(click.get_current_context(), attack, universal=universal)
     config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, queries=queries,
                          threat=threat, loss=loss,
-                         target=target, sweep=sweep, max_eps=max_eps, batch_size=batch_size,
+                         target=target, sweep=sweep, max_eps=max_eps, universal=universal,
+                         universal_fit=universal_fit, batch_size=batch_size,
                          seed=seed, early_stop=not no_early_stop, trust=not no_trust,
                          jit_compile=jit, chunk_size=chunk_size, devices=devices)
     label_list = labels or None

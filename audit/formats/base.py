@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from ..errors import ResultsError
 from ..fileio import atomic_write_text
 from ..lock import LOCK_NAME
-from ..paths import PNG_FOLDERS, refuse_output_onto, same_path
+from ..paths import PNG_FOLDERS, UNIVERSAL_PNG, refuse_output_onto, same_path
 from ..results.journal import JOURNAL_NAME
 
 _SAME_KIND = {".html": (".html", ".htm"), ".md": (".md", ".markdown")}
@@ -48,7 +48,7 @@ class Format(ABC):
                                f"{self.name} output there would destroy it: pass another path, "
                                f"e.g. {audit_dir / ('report' + kind)}")
         refuse_output_onto(target, option=option, protected=[
-            audit_dir / JOURNAL_NAME, audit_dir / LOCK_NAME,
+            audit_dir / JOURNAL_NAME, audit_dir / LOCK_NAME, audit_dir / UNIVERSAL_PNG,
             *(audit_dir / name for name in PNG_FOLDERS)])
         if resolved.is_relative_to(audit_dir.resolve()) and \
                 resolved.suffix.lower() not in _SAME_KIND.get(kind, (kind,)):

@@ -249,13 +249,13 @@ def run(
     """Audit ``model`` on ``images`` and return the results.
 
     ``options`` are ``AuditConfig`` fields (``attack``, ``eps``, ``step``, ``steps``, ``threat``,
-    ``loss``, ``target``, ``sweep``, ``max_eps``, ``batch_size``, ``seed``, ...), or pass a
-    whole ``config``. ``labels`` name each image's class when ``images`` is an array or a file
-    list (class names or indices); ``class_names`` name the model's outputs. ``out`` is the
-    folder for results and PNGs (default: a new temporary folder). ``shard=(i, n)`` audits the
-    i-th of n slices of the inputs (0-based). ``output`` names the head to attack in a model
-    with several outputs; ``binary_logit`` vouches that a single linear output is the logit of
-    a binary classifier.
+    ``loss``, ``target``, ``sweep``, ``max_eps``, ``universal``, ``universal_fit``,
+    ``batch_size``, ``seed``, ...), or pass a whole ``config``. ``labels`` name each image's
+    class when ``images`` is an array or a file list (class names or indices); ``class_names``
+    name the model's outputs. ``out`` is the folder for results and PNGs (default: a new
+    temporary folder). ``shard=(i, n)`` audits the i-th of n slices of the inputs (0-based).
+    ``output`` names the head to attack in a model with several outputs; ``binary_logit``
+    vouches that a single linear output is the logit of a binary classifier.
     """
     config = _config(config, options)
     budget = config.budget()  # a bad budget fails before any model is loaded

@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ResultsError, UsageError
+from ..paths import PNG_FOLDERS, UNIVERSAL_PNG
 from ..results.journal import JOURNAL_NAME
 
-FILES = ("results.json", JOURNAL_NAME, "results.csv", "report.html")
-PNG_FOLDERS = ("adversarial", "clean")
+FILES = ("results.json", JOURNAL_NAME, "results.csv", "report.html", UNIVERSAL_PNG)
 
 
 def earlier_audit(out: Path) -> list[str]:

@@ -12,6 +12,7 @@ enough on this model. The readout's per-sample parameters travel as attack const
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,18 +64,21 @@ class PlantedClassifier(ProgramCache):
 
 
 def plant(base: Classifier, x0: np.ndarray, *, eps: float, threat: ThreatModel,
-          ids: np.ndarray, seed: int, batch_size: int = 32) -> Plant:
+          ids: np.ndarray, seed: int, batch_size: int = 32,
+          corners: Callable[..., np.ndarray] | None = None) -> Plant:
     """Choose each sample's known adversarial corner and the readout that makes it one.
 
     Corners are random points at the edge of the budget on the grid, drawn by the threat model
     (``ThreatModel.corners``): L-inf, every value moved by the whole-count radius with random
     signs; L2, a sign pattern scaled to the radius and truncated; L0, k random pixels set to
-    random colours; a patch, random content at a random place."""
+    random colours; a patch, random content at a random place. ``corners`` (the audit's
+    ``Attack.corners``) draws them instead where the attack searches less than the budget."""
     n = len(x0)
+    draw = corners or (lambda x, e, t, rng, count: t.corners(x, e, rng, count))
     corners = np.empty((n, CORNERS, *x0.shape[1:]), np.float32)
     for k, i in enumerate(ids):
         rng = np.random.default_rng([seed, int(i), 7])
-        corners[k] = threat.corners(x0[k], eps, rng, CORNERS)
+        corners[k] = draw(x0[k], eps, threat, rng, CORNERS)
     logits = _logits(base, np.concatenate([x0, corners.reshape(-1, *x0.shape[1:])]), batch_size)
     f0 = logits[:n]
     moved = logits[n:].reshape(n, CORNERS, -1) - f0[:, None]

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import results as contract
-from ..attacks import ATTACKS, DEFAULT_ATTACK, Attack, Budget, Goal, RunSettings
+from ..attacks import ATTACKS, DEFAULT_ATTACK, SPARSE_PROBE, Attack, Budget, Goal, RunSettings
 from ..attacks.base import DEFAULT_QUERIES
+from ..attacks.universal_patch import PLACEABLE
 from ..classifier import Classifier
 from ..errors import ImageError, Interrupted, ResultsError, UsageError
 from ..formats import FORMATS
@@ -34,13 +35,14 @@ from ..results import verdict as verdicts
 from ..results.journal import JOURNAL_NAME, Journal, Recorded
 from ..threats import DEFAULT_THREAT, named
 from ..timing import span
+from . import universal as universal_patch
 from .attacking import Attacking, AuditContext
+from .sampling import trust_sample
 from .sources import PhotoSource
 from .trust import trust_checks
 
 Progress = Callable[[str, int], Callable[[int, int], None] | None]
 Log = Callable[[str], None]
-TRUST_SAMPLE = 16
 
 
 @dataclass
@@ -64,6 +66,8 @@ class AuditConfig:
     jit_compile: bool = False
     chunk_size: int = 256  # photos in memory at once
     devices: str | int | None = None  # "all" or a count: attack on several devices
+    universal: bool = False  # one patch for every photo (audit.pipeline.universal)
+    universal_fit: int = 32  # photos the universal patch is fitted on
 
     @property
     def attack_impl(self) -> Attack:
@@ -73,6 +77,8 @@ class AuditConfig:
         return ATTACKS[self.attack]
 
     def budget(self) -> Budget:
+        if self.universal:
+            return self._universal_budget()
         budget = self.attack_impl.budget(self.eps, self.step, self.steps, named(self.threat),
                                          self.queries)
         if budget.radius < 1:  # an audit that cannot change a pixel would report "held"
@@ -81,6 +87,28 @@ class AuditConfig:
                              f"1 ({budget.threat.describe(1)})")
         if self.sweep:
             self._check_sweep(budget)
+        return budget
+
+    def _universal_budget(self) -> Budget:
+        """--universal: Sparse-RS's budget (the fitting's proposals and each photo's moves are
+        --queries), under a threat model whose content can be placed (a patch)."""
+        threat = named(self.threat)
+        if self.attack not in (DEFAULT_ATTACK, SPARSE_PROBE.name):
+            raise UsageError(f"--universal fits and places one patch by random search: drop "
+                             f"--attack {self.attack}")
+        if not getattr(threat, "placeable", False):
+            raise UsageError(f"--universal needs a threat model with one content to place "
+                             f"(--threat {', '.join(PLACEABLE)}), not --threat {threat.name}")
+        if self.sweep:
+            raise UsageError("--universal and --sweep do not combine: a universal patch has "
+                             "one side; audit other --eps values one by one")
+        if isinstance(self.universal_fit, bool) or not isinstance(
+                self.universal_fit, (int, np.integer)) or not 1 <= self.universal_fit <= 1024:
+            raise UsageError(f"--universal-fit {self.universal_fit} is not a number of photos: "
+                             "give a whole number from 1 to 1024")
+        budget = SPARSE_PROBE.budget(self.eps, threat=threat, queries=self.queries)
+        if budget.radius < 1:
+            raise UsageError(f"--eps {self.eps:g} is under one pixel: give at least 1")
         return budget
 
     def _check_sweep(self, budget: Budget) -> None:
@@ -117,23 +145,6 @@ def _trust_budgets(config: AuditConfig, budget: Budget) -> list[float]:
     if math.isfinite(budget.eps):
         return [max(1, budget.eps // 2), budget.eps, 2 * budget.eps]
     return [1, 2, 4]
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64: a well-spread hash of each integer (numpy wraps uint64 arithmetic)."""
-    with np.errstate(over="ignore"):
-        z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
-def trust_sample(indices: list[int], seed: int, k: int = TRUST_SAMPLE) -> list[int]:
-    """The k photo indices with the smallest hash of (seed, index): a uniform sample that does
-    not depend on chunking, sharding or resuming."""
-    idx = np.asarray(sorted(indices), np.int64)
-    keys = _mix(idx ^ _mix(np.asarray([seed], np.int64))[0].astype(np.int64))
-    return sorted(int(i) for i in idx[np.argsort(keys, kind="stable")[:k]])
 
 
 def _audit_chunk(attacking: Attacking, photos: list[tuple[int, Photo]]) -> None:
@@ -363,6 +374,22 @@ def _save(results: dict, out_dir: Path) -> None:
         FORMATS[name].write(results, out_dir=out_dir)
 
 
+def _begin(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
+           command_line: str, log: Log | None) -> tuple[dict, dict, dict | None]:
+    """The manifest and the journal's fingerprint; with --universal the patch is fitted first
+    (the audit's attack becomes its placement, the manifest records it) and the fit's cost
+    entry comes back too (else None)."""
+    if not ctx.config.universal:
+        return (*_describe(ctx, source, model, command_line), None)
+    ctx.attack, universal, seconds = universal_patch.fit_for_audit(
+        ctx, source, ctx.config.universal_fit, log)
+    manifest, fingerprint = _describe(ctx, source, model, command_line)
+    manifest["universal"] = fingerprint["universal"] = universal
+    return manifest, fingerprint, {
+        "photos": universal["fit_photos"], "attack_seconds": round(seconds, 3),
+        "evaluations": universal["fit_queries"], "sweep_grad_evals": 0, "sweep_queries": 0}
+
+
 def run_audit(
     classifier: Classifier,
     source: PhotoSource,
@@ -388,10 +415,14 @@ def run_audit(
                    config.settings(), config, out_dir,
                    config.target_index(classifier.class_names),
                    DeltaHistogram(classifier.channels))
-    manifest, fingerprint = _describe(ctx, source, model, command_line)
+    manifest, fingerprint, fit_cost = _begin(ctx, source, model, command_line, log)
     journal = Journal(out_dir / JOURNAL_NAME)
     done = journal.resume(fingerprint, indices=source.indices) if resume \
         else journal.start(fingerprint)
+    if fit_cost is not None:  # a resumed audit fits again (the same patch): that costs too
+        universal_patch.save(ctx.attack, out_dir)
+        done.costs.append(fit_cost)
+        journal.cost(fit_cost)
     if done.rows:
         _rebuild_histogram(ctx, done.rows)
     try:

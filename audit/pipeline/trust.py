@@ -52,7 +52,7 @@ def attack_unit_test(classifier: Classifier, x: np.ndarray, goal: Goal, attack: 
     and report the share it finds: near all means the attack is strong enough on this model."""
     reach = budget.eps if math.isfinite(budget.eps) else budget.step * budget.steps
     p = plant(classifier, x, eps=reach, threat=budget.threat, ids=goal.ids, seed=settings.seed,
-              batch_size=settings.batch_size)
+              batch_size=settings.batch_size, corners=attack.corners)
     n, usable = len(x), int(p.usable.sum())
     name = "attack finds planted adversarials"
     if usable == 0:

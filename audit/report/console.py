@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..paths import UNIVERSAL_PNG
+from ..results.rows import universal_flips
+
 
 def _fmt(v, pct=True) -> str:
     if v is None:
@@ -59,6 +62,14 @@ def summary_table(results: dict, *, results_path: Path, report_path: Path | None
     if s.get("flips_by"):
         rows.insert(rows.index(("robust accuracy", _fmt(s["robust_accuracy"]))) + 1,
                     ("flips by", ", ".join(f"{k} {v}" for k, v in s["flips_by"].items())))
+    flips = universal_flips(results.get("images") or [], m.get("universal"))
+    if flips is not None:
+        u = m["universal"]
+        rows.append(("universal patch", f"{u.get('side')}x{u.get('side')}, fitted on "
+                     f"{u.get('fit_photos')} photos: flips {flips['flipped']} of "
+                     f"{flips['attacked']} attacked ({flips['held_out_flipped']} of "
+                     f"{flips['held_out_attacked']} it was not fitted on); "
+                     f"{Path(results_path).parent / UNIVERSAL_PNG}"))
     if results["curve"]:
         rows.append(("flip rate by eps", " ".join(
             f"{c['eps']}:{c['flip_rate']:.0%}" for c in results["curve"][1:])))

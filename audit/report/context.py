@@ -13,9 +13,13 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
+import numpy as np
 from markupsafe import Markup
 
 from .. import threats
+from ..images import pixels_sha256
+from ..paths import UNIVERSAL_PNG, inside_or_none
+from ..results.rows import universal_flips
 from . import charts
 from .images import (
     CardImages,
@@ -24,6 +28,8 @@ from .images import (
     card_images,
     image_size,
     mean_abs_delta_heatmap,
+    png_data_uri,
+    read_rgb,
 )
 from .text import DASH, num
 
@@ -344,6 +350,55 @@ def class_rows(summary: dict) -> list[ClassRow]:
 
 
 @dataclass
+class UniversalView:
+    """The audit's universal patch as the report shows it: the picture (when the file beside
+    results.json is there and matches the manifest's fingerprint), how it was fitted and how
+    many photos it flips."""
+
+    side: int | None
+    fit_photos: int | None
+    fit_flipped: int | None
+    fit_queries: int | None
+    flips: dict
+    uri: str | None
+    problem: str | None  # why the picture is not shown
+
+
+UNIVERSAL_SHOWN_SIDE = 128  # the patch is drawn this large, pixel by pixel
+
+
+def universal_view(manifest: dict, images: list[dict], out_dir: Path) -> UniversalView | None:
+    """None for an audit without ``--universal``. The picture is always ``universal_patch.png``
+    of this folder, never a path read from the results; a file that is missing, a link, not a
+    picture or not the patch the manifest fingerprints is named as such instead of shown."""
+    record = manifest.get("universal")
+    flips = universal_flips(images, record)
+    if flips is None:
+        return None
+
+    def whole(value: object) -> int | None:
+        v = num(value)
+        return int(v) if v is not None and float(v).is_integer() and v >= 0 else None
+
+    side = whole(record.get("side"))
+    path = inside_or_none(out_dir, UNIVERSAL_PNG)
+    img = None if path is None or path.is_symlink() else read_rgb(path)
+    uri, problem = None, None
+    if img is None:
+        problem = f"{UNIVERSAL_PNG} is not in this folder (or is no picture)"
+    else:
+        img = img[..., None] if img.ndim == 2 else img
+        if pixels_sha256(img) != record.get("sha256"):
+            problem = (f"{UNIVERSAL_PNG} in this folder is not the patch this audit fitted (its "
+                       "pixels do not match the fingerprint in results.json)")
+        else:
+            factor = max(1, UNIVERSAL_SHOWN_SIDE // max(img.shape[:2]))
+            uri = png_data_uri(np.repeat(np.repeat(img, factor, axis=0), factor, axis=1))
+    return UniversalView(side, whole(record.get("fit_photos")), whole(record.get("fit_flipped")),
+                         whole(record.get("fit_queries")), flips, uri, problem)
+
+
+@dataclass
 class Context:
     cards: list[Card]
     table: list[TableRow]
@@ -357,6 +412,7 @@ class Context:
     image_hw: tuple[int, int] | None
     n_flipped_attacked: int
     wrong_conf_median: float | None  # how sure the model is of its adversarial answer
+    universal: UniversalView | None = None
 
 
 def build_context(results: dict, out_dir: Path, max_cards: int) -> Context:
@@ -390,5 +446,6 @@ def build_context(results: dict, out_dir: Path, max_cards: int) -> Context:
         image_hw=hw,
         n_flipped_attacked=len(flipped),
         wrong_conf_median=(_stats([r.get("adv_conf") for r in flipped]) or {}).get("median"),
+        universal=universal_view(results.get("manifest") or {}, rows, out_dir),
     )
 

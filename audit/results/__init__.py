@@ -20,6 +20,7 @@ from .rows import (
     row_histograms,
     run_summary,
     summarise,
+    universal_flips,
 )
 from .schema import SCHEMA_VERSION, normalise
 from .yardstick import cost_per_image as yardstick_cost
@@ -27,5 +28,6 @@ from .yardstick import cost_per_image as yardstick_cost
 __all__ = [
     "SCHEMA_VERSION", "ModelInfo", "attacked_row", "budget_record", "build_manifest",
     "clean_row", "delta_bound", "json_number", "min_eps_curve", "normalise", "not_attacked_row",
-    "read_results", "row_histograms", "run_summary", "summarise", "write_json", "yardstick_cost",
+    "read_results", "row_histograms", "run_summary", "summarise", "universal_flips",
+    "write_json", "yardstick_cost",
 ]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import ResultsError
 from ..metrics import channel_names
-from ..paths import PNG_FOLDERS, audit_png, inside, same_path, within
+from ..paths import PNG_FOLDERS, UNIVERSAL_PNG, audit_png, inside, same_path, within
 from .io import read_results
 from .journal import is_index, row_problem
 from .rows import delta_bound, min_eps_curve, row_histograms, run_summary
@@ -34,7 +34,7 @@ from .verdict import record as record_verdict
 from .yardstick import cost_per_image
 
 SAME = ("model_sha256", "class_names", "input_scale", "attack", "budget", "loss", "target",
-        "early_stop", "seed", "sweep")
+        "early_stop", "seed", "sweep", "universal")
 FIX = "merge the results.json files the shard audits wrote, unedited"
 
 
@@ -128,6 +128,12 @@ def _png_links(folders: list[Path], shards: list[dict], out_dir: Path
                     raise ResultsError(f"{what}: {rel} is named by another row too; {FIX}")
                 targets.add(rel)
                 links.append((src, inside(out_dir, rel, what=f"--out {out_dir}")))
+    if isinstance(shards[0]["manifest"].get("universal"), dict):  # the same in every shard
+        src = Path(folders[0]) / UNIVERSAL_PNG
+        if src.is_symlink() or not src.is_file():
+            raise ResultsError(f"{src} is not there (the audit's universal patch): copy the "
+                               "shard's whole output folder and merge again")
+        links.append((src, Path(out_dir) / UNIVERSAL_PNG))
     return links
 
 

@@ -176,3 +176,20 @@ def min_eps_curve(images: list[dict], max_eps: int) -> list[dict]:
     n = max(1, len(found))
     return [{"eps": e, "flip_rate": sum(1 for f in found if 0 < f <= e) / n}
             for e in range(max_eps + 1)]
+
+
+def universal_flips(images: list[dict], universal: object) -> dict | None:
+    """How many attacked photos an audit's universal patch flips (from their saved PNGs),
+    overall and among the photos it was not fitted on; None without a universal patch."""
+    if not isinstance(universal, dict):
+        return None
+    fitted = universal.get("fit_indices")
+    fitted = {i for i in fitted if isinstance(i, int)} if isinstance(fitted, list) else set()
+    attacked = [r for r in images if isinstance(r, dict) and r.get("attacked")]
+    held = [r for r in attacked if r.get("index") not in fitted]
+
+    def flips(rows: list[dict]) -> int:
+        return sum(1 for r in rows if r.get("deliverable_flipped") is True)
+
+    return {"attacked": len(attacked), "flipped": flips(attacked),
+            "held_out_attacked": len(held), "held_out_flipped": flips(held)}

@@ -55,7 +55,8 @@ def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
         doubts.append(f"the results do not say what the attack ({attack}) is capable of (written "
                       "by an older advaudit), so its strength is unknown; audit again")
     elif not traits.get("strong"):
-        doubts.append(f"the attack ({attack}) is not a strong configuration: a model that holds "
+        doubts.append(str(traits.get("weakness") or "")[:400] or
+                      f"the attack ({attack}) is not a strong configuration: a model that holds "
                       "against it may still fall to a stronger one; run the default attack "
                       "(omit --attack)")
     elif not free:

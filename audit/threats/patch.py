@@ -5,14 +5,21 @@ Sparse-RS (Croce et al. 2022) searches the location and the content: four propos
 change the content, a square window of the patch set to a random corner of the colour cube
 (its share of the patch starts at 0.4 and halves on Square's schedule), and the fifth moves the
 patch by a random shift that shrinks on the same schedule. The patch starts at a random place
-with random vertical stripes."""
+with random vertical stripes.
+
+A patch is *placeable*: one content can be fitted for every photo (``--universal``, the
+physical sticker; ``audit.attacks.universal_patch``). The fitting draws its content proposals
+here (``propose_content``), and the per-photo search then only moves the fixed content
+(``placed`` starts it, ``propose`` with a ``fixed_canvas`` constant moves it every query)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import tensorflow as tf
 
-from .base import SparseThreat, halvings, uniform
+from .base import HALVE_AFTER, SparseThreat, halvings, uniform
 from .l0 import changed_positions
 
 P_INIT = 0.4
@@ -55,6 +62,7 @@ class Patch(SparseThreat):
     budget_unit = "pixels (the square's side)"
     marks = "outline"
     state_keys = ("top", "left", "canvas")
+    placeable = True  # one content can be placed on every photo (--universal)
 
     def eps_text(self, eps: float | None) -> str:
         if eps is None:
@@ -90,18 +98,52 @@ class Patch(SparseThreat):
                     f"{height}x{width} input; give at most {min(height, width)}")
         return None
 
+    def stripes(self, side: int, channels: int, rng: np.random.Generator) -> np.ndarray:
+        """A patch's first content: random vertical stripes of colour-cube corners."""
+        return np.repeat(255.0 * rng.integers(0, 2, size=(1, side, channels)), side,
+                         axis=0).astype(np.float32)
+
+    def placed(self, x0: np.ndarray, content: np.ndarray, rng: np.random.Generator
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One image with ``content`` (s x s x C counts) at a random place, and the search
+        state that says so."""
+        h, w, _ = x0.shape
+        s = content.shape[0]
+        top, left = rng.integers(0, h - s + 1), rng.integers(0, w - s + 1)
+        return self._put(x0, content, top, left)
+
+    @staticmethod
+    def _put(x0: np.ndarray, content: np.ndarray, top: int, left: int
+             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        h, w, c = x0.shape
+        s = content.shape[0]
+        canvas = np.zeros((h, w, c), np.float32)
+        canvas[:s, :s] = content
+        x = x0.astype(np.float32).copy()
+        x[top:top + s, left:left + s] = content
+        return x, {"top": np.float32(top), "left": np.float32(left), "canvas": canvas}
+
     def _draw(self, x0: np.ndarray, s: int, rng: np.random.Generator
               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         h, w, c = x0.shape
         top, left = rng.integers(0, h - s + 1), rng.integers(0, w - s + 1)
-        canvas = np.zeros((h, w, c), np.float32)
-        canvas[:s, :s] = 255.0 * rng.integers(0, 2, size=(1, s, c))  # vertical stripes
-        x = x0.astype(np.float32).copy()
-        x[top:top + s, left:left + s] = canvas[:s, :s]
-        return x, {"top": np.float32(top), "left": np.float32(left), "canvas": canvas}
+        return self._put(x0, self.stripes(s, c, rng), top, left)
 
     def start(self, x0, eps, rng):
         return self._draw(x0, int(self.radius(eps)), rng)
+
+    def propose_content(self, content: np.ndarray, taken: int, n_iters: int,
+                        rng: np.random.Generator) -> np.ndarray:
+        """The universal patch's next content: a square window of it (its share of the patch
+        halving on Square's schedule, like a per-photo patch's) set to one random corner of
+        the colour cube."""
+        s, _, c = content.shape
+        share = P_INIT * 0.5 ** sum(taken * 10000 // max(n_iters, 1) > t for t in HALVE_AFTER)
+        win = int(np.clip(round(math.sqrt(share) * s), 1, s))
+        r, col = rng.integers(0, s - win + 1, size=2)
+        out = content.copy()
+        out[r:r + win, col:col + win] = 255.0 * rng.integers(0, 2, size=c)
+        return out
 
     def corners(self, x0, eps, rng, count):
         s = int(self.radius(eps))
@@ -138,6 +180,8 @@ class Patch(SparseThreat):
         left = tf.clip_by_value(kept["left"] + tf.floor(u[:, 3] * (2 * reach_w + 1)) - reach_w,
                                 0.0, room_w)
         move = tf.equal(tf.math.floormod(taken, MOVE_EVERY), MOVE_EVERY - 1)
+        if "fixed_canvas" in consts:  # a universal patch: its content stays, every query moves
+            move = tf.ones_like(move)
         canvas = tf.where(move[:, None, None, None], kept["canvas"], canvas)
         top = tf.where(move, top, kept["top"])
         left = tf.where(move, left, kept["left"])
