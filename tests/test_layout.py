@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("audit", "victims", "optim_demos", "reports_templates")
 TOP_FLOOR = ("audit.cli", "audit.pipeline.api")  # the entry points: command line and library
 GROUND = ("audit.errors", "audit.fileio", "audit.paths", "audit.lock", "audit.formatting",
-          "audit.metrics", "audit.images", "audit.classifier", "audit.timing", "audit.version")
+          "audit.metrics", "audit.images", "audit.classifier", "audit.timing", "audit.version",
+          "audit.channels")
 CORE = (*GROUND, "audit.engine", "audit.attacks.losses")
 # what each floor may import of advaudit (besides itself); the pipeline and the CLI: anything
 FLOORS = {

@@ -13,6 +13,7 @@ EXIT_REGRESSED = 1
 
 def comparison_table(c) -> str:
     """The console view: overall and per-class numbers side by side, then what changed."""
+    from ..channels import written
     from ..formatting import ci, pct
     from ..report.diff import eps_text
 
@@ -31,6 +32,9 @@ def comparison_table(c) -> str:
         if g.base.swept or g.new.swept:
             rows.append((f"{g.name}: median min eps", eps_text(g.base.median_min_eps),
                          eps_text(g.new.median_min_eps), ""))
+    for v in c.survival:
+        rows.append((f"flips surviving {written(v.name)}", rate(v.base), rate(v.new),
+                     change(v.change())))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [f"base  {c.base_label}", f"new   {c.new_label}", ""]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()

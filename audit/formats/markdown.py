@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from .. import threats
+from ..channels import written
 from ..formatting import DASH, ci, num, pct, short_sha
 from ..report.headline import headline
 from .base import Format
@@ -131,6 +132,11 @@ class MarkdownFormat(Format):
                 _row("Robust accuracy", pct(s.get("robust_accuracy")), ""),
                 _row("Clean accuracy", pct(s.get("clean_accuracy")), ""),
                 _row("Deliverable flip rate", pct(s.get("deliverable_flip_rate")), "")]
+        out += [_row(f"Flips that survive {md(written(name))}",
+                     f"{pct(e.get('rate'))} ({md(e.get('n_survive'))} of "
+                     f"{md(e.get('n_checked'))})", "")
+                for name, e in (s.get("channel_survival") or {}).items()
+                if isinstance(e, dict)] if isinstance(s.get("channel_survival"), dict) else []
         out += _per_class(s.get("per_class") or {})
         out += _fragile_table(_fragile(results.get("images") or []))
         checks = [c for c in (results.get("trust") or {}).get("checks") or []

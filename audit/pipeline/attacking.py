@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from .. import results as contract
 from ..attacks import Attack, AttackResult, Budget, Goal, RunSettings
 from ..attacks.base import Stage
 from ..attacks.cascade import Standing, run_stage
+from ..channels import CHANNELS
 from ..classifier import Classifier
 from ..images import Photo, load_png, save_png
 from ..metrics import DeltaHistogram, image_quality, perturbation_norms
@@ -123,17 +124,22 @@ def goal_of(ctx: AuditContext, pending: list[Pending]) -> Goal:
 @dataclass
 class Files:
     """What the writer thread makes of a settled group: the adversarial PNGs read back from
-    disk, and each photo's perturbation measured (norms, PSNR, SSIM)."""
+    disk, the flipped ones also through every channel (``audit.channels``: JPEG, resizing),
+    and each photo's perturbation measured (norms, PSNR, SSIM)."""
 
     reloaded: np.ndarray
     norms: dict[str, np.ndarray]
     quality: dict[str, np.ndarray]
+    sent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # rows channelled
+    channelled: dict[str, np.ndarray] = field(default_factory=dict)  # per channel, sent rows
 
 
-def write_pngs(out_dir: Path, pending: list[Pending], x_adv: np.ndarray) -> Files:
+def write_pngs(out_dir: Path, pending: list[Pending], x_adv: np.ndarray,
+               success: np.ndarray | None = None) -> Files:
     """Write each photo's adversarial and clean PNG, then read the adversarial ones back from
-    disk (what the deliverable check classifies is the file, not the array), and measure the
-    perturbations: host work that runs beside the attack, on the writer thread."""
+    disk (what the deliverable check classifies is the file, not the array), pass those that
+    flipped in memory through every channel, and measure the perturbations: host work that
+    runs beside the attack, on the writer thread."""
     channels = x_adv.shape[-1]
     with span("png write", 2 * len(pending)):
         for k, p in enumerate(pending):
@@ -142,9 +148,13 @@ def write_pngs(out_dir: Path, pending: list[Pending], x_adv: np.ndarray) -> File
     with span("png read back", len(pending)):
         reloaded = np.stack([load_png(out_dir / "adversarial" / p.file, channels)
                              for p in pending])
+    sent = np.flatnonzero(success) if success is not None else np.zeros(0, np.int64)
+    with span("channels", len(sent) * len(CHANNELS)):
+        channelled = {name: channel.batch(reloaded[sent]) for name, channel in CHANNELS.items()}
     with span("metrics", len(pending)):
         x0 = np.stack([p.x0 for p in pending])
-        return Files(reloaded, perturbation_norms(x0, x_adv), image_quality(x0, x_adv))
+        return Files(reloaded, perturbation_norms(x0, x_adv), image_quality(x0, x_adv), sent,
+                     channelled)
 
 
 def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, files: Files,
@@ -152,11 +162,22 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
     """Rows for settled photos whose PNGs are on disk: re-classified from the files read back
     (the deliverable check), then recorded with their measurements."""
     clf, names = ctx.classifier, ctx.classifier.class_names
-    with span("re-check", len(pending)):
-        delivered_probs = clf.predict(files.reloaded.astype(np.float32), ctx.config.batch_size)
+    sent, n = files.sent, len(pending)
+    batch = np.concatenate([files.reloaded, *files.channelled.values()]) \
+        if files.channelled else files.reloaded
+    with span("re-check", len(batch)):
+        probs = clf.predict(batch.astype(np.float32), ctx.config.batch_size)
+    delivered_probs = probs[:n]
     goal = goal_of(ctx, pending)
     flipped = goal.met(result.probs.argmax(axis=1))
     delivered = goal.met(delivered_probs.argmax(axis=1))
+    survives: list[dict[str, bool] | None] = [None] * n
+    for c, name in enumerate(files.channelled):
+        lo = n + c * len(sent)
+        met = goal.take(sent).met(probs[lo:lo + len(sent)].argmax(axis=1))
+        for k, row in enumerate(sent):
+            if delivered[row]:
+                survives[row] = {**(survives[row] or {}), name: bool(met[k])}
     ctx.histogram.add(np.stack([p.x0 for p in pending]), result.x)
     norms, quality = files.norms, files.quality
     for k, p in enumerate(pending):
@@ -168,7 +189,7 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
             min_eps=int(min_eps[k]) if min_eps is not None and min_eps[k] > 0 else None,
             gradient_useless=bool(result.grad_useless[k]), file_name=p.file,
             grad_evals=int(result.grad_evals[k]), queries=int(result.queries[k]),
-            found_by=result.found_by[k] if flipped[k] else None))
+            found_by=result.found_by[k] if flipped[k] else None, survives=survives[k]))
 
 
 class Settler:
@@ -192,7 +213,7 @@ class Settler:
     def __call__(self, pending: list[Pending], result: AttackResult,
                  min_eps: np.ndarray | None = None) -> None:
         future = self.pool.submit(contextvars.copy_context().run, write_pngs, self.ctx.out_dir,
-                                  pending, result.x)
+                                  pending, result.x, result.success)
         self.jobs.append((future, pending, result, min_eps))
         self.drain(keep=self.MAX_GROUPS)
 

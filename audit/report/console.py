@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..channels import written
 from ..paths import UNIVERSAL_PNG
 from ..results.rows import universal_flips
 
@@ -70,6 +71,11 @@ def summary_table(results: dict, *, results_path: Path, report_path: Path | None
                      f"{flips['attacked']} attacked ({flips['held_out_flipped']} of "
                      f"{flips['held_out_attacked']} it was not fitted on); "
                      f"{Path(results_path).parent / UNIVERSAL_PNG}"))
+    survival = s.get("channel_survival")
+    if isinstance(survival, dict) and survival:
+        rows.append(("flips surviving", ", ".join(
+            f"{written(name)} {_fmt(e.get('rate'))}" for name, e in survival.items()
+            if isinstance(e, dict))))
     if results["curve"]:
         rows.append(("flip rate by eps", " ".join(
             f"{c['eps']}:{c['flip_rate']:.0%}" for c in results["curve"][1:])))

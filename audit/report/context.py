@@ -17,6 +17,7 @@ import numpy as np
 from markupsafe import Markup
 
 from .. import threats
+from ..channels import written
 from ..images import pixels_sha256
 from ..paths import UNIVERSAL_PNG, inside_or_none
 from ..results.rows import universal_flips
@@ -364,6 +365,30 @@ class UniversalView:
     problem: str | None  # why the picture is not shown
 
 
+@dataclass
+class SurvivalRow:
+    """One channel's line in the report: of the flips re-checked through it, how many live."""
+
+    channel: str  # as views write it ("JPEG q=85")
+    n_survive: int
+    n_checked: int
+    rate: float
+
+
+def survival_rows(summary: dict) -> list[SurvivalRow]:
+    """The summary's ``channel_survival`` as table rows; malformed entries are left out."""
+    block = summary.get("channel_survival")
+    rows = []
+    for name, entry in (block.items() if isinstance(block, dict) else []):
+        if not isinstance(entry, dict):
+            continue
+        k, n = num(entry.get("n_survive")), num(entry.get("n_checked"))
+        if k is None or n is None or not 0 <= k <= n or n == 0:
+            continue
+        rows.append(SurvivalRow(written(str(name)), int(k), int(n), k / n))
+    return rows
+
+
 UNIVERSAL_SHOWN_SIDE = 128  # the patch is drawn this large, pixel by pixel
 
 
@@ -413,6 +438,7 @@ class Context:
     n_flipped_attacked: int
     wrong_conf_median: float | None  # how sure the model is of its adversarial answer
     universal: UniversalView | None = None
+    survival: list[SurvivalRow] = field(default_factory=list)
 
 
 def build_context(results: dict, out_dir: Path, max_cards: int) -> Context:
@@ -447,5 +473,6 @@ def build_context(results: dict, out_dir: Path, max_cards: int) -> Context:
         n_flipped_attacked=len(flipped),
         wrong_conf_median=(_stats([r.get("adv_conf") for r in flipped]) or {}).get("median"),
         universal=universal_view(results.get("manifest") or {}, rows, out_dir),
+        survival=survival_rows(results.get("summary") or {}),
     )
 

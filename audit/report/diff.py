@@ -13,6 +13,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from ..channels import written
 from ..fileio import atomic_write_text
 from ..formatting import num
 from ..results.compare import FLIPPED, Comparison, ImageChange
@@ -69,7 +70,7 @@ def render_compare_html(comparison: Comparison, *, new_dir: Path | None = None,
     cards = [_card(c, Path(new_dir) if new_dir else None, factor)
              for c in shown]
     return env.get_template(TEMPLATE).render(
-        c=comparison, cards=cards, max_cards=max_cards, eps_text=eps_text,
+        c=comparison, cards=cards, max_cards=max_cards, eps_text=eps_text, channel_name=written,
         css=Markup(_source(env, STYLESHEET)), csp=CSP)
 
 

@@ -25,6 +25,7 @@ from ..errors import UsageError
 from ..formatting import num
 from ..metrics import wilson_interval
 from . import read_results
+from .rows import channel_survival
 
 HELD, FLIPPED, MISCLASSIFIED, NOT_ATTACKED = "held", "flipped", "misclassified", "not attacked"
 _EPS = 1e-12  # float noise when a change equals the tolerance
@@ -82,6 +83,37 @@ class Group:
 
 
 @dataclass(frozen=True)
+class Survival:
+    """One channel (``audit.channels``): of each audit's flips re-checked through it, how many
+    still flip. Shown beside the rates; it does not decide a regression."""
+
+    name: str
+    base: Rate
+    new: Rate
+
+    def change(self) -> float | None:
+        b, n = self.base.value, self.new.value
+        return None if b is None or n is None else n - b
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "base": self.base.as_dict(), "new": self.new.as_dict(),
+                "change": self.change()}
+
+
+def survival(base_rows: list[dict], new_rows: list[dict]) -> list[Survival]:
+    """Per channel either audit re-checked, the flips that survive it, base and new."""
+    def counts(rows: list[dict]) -> dict[str, dict]:
+        return channel_survival([r for r in rows if isinstance(r, dict) and r.get("attacked")
+                                 and r.get("deliverable_flipped") is True])
+
+    b, n = counts(base_rows), counts(new_rows)
+    return [Survival(name, Rate(b.get(name, {}).get("n_survive", 0),
+                                b.get(name, {}).get("n_checked", 0)),
+                     Rate(n.get(name, {}).get("n_survive", 0), n.get(name, {}).get("n_checked", 0)))
+            for name in [*b, *(k for k in n if k not in b)]]
+
+
+@dataclass(frozen=True)
 class ImageChange:
     """One photo present in both audits whose outcome changed."""
 
@@ -115,6 +147,7 @@ class Comparison:
     differences: list[str]  # settings that differ between the two audits
     same_model: bool  # both audits name a model file with the same SHA-256
     regressions: list[str]  # why robustness regressed beyond the tolerance; empty if it did not
+    survival: list[Survival] = field(default_factory=list)  # flips that survive each channel
 
     @property
     def regressed(self) -> bool:
@@ -122,11 +155,13 @@ class Comparison:
 
     def as_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items()
-             if k not in ("overall", "per_class", "became_vulnerable", "became_robust")}
+             if k not in ("overall", "per_class", "became_vulnerable", "became_robust",
+                          "survival")}
         d.update(regressed=self.regressed, overall=self.overall.as_dict(),
                  per_class=[g.as_dict() for g in self.per_class],
                  became_vulnerable=[c.as_dict() for c in self.became_vulnerable],
-                 became_robust=[c.as_dict() for c in self.became_robust])
+                 became_robust=[c.as_dict() for c in self.became_robust],
+                 survival=[v.as_dict() for v in self.survival])
         return d
 
 
@@ -275,7 +310,7 @@ def compare(base: dict, new: dict, *, tolerance: float = 0.0, base_name: str = "
         tolerance=tolerance, overall=overall, per_class=per_class, became_vulnerable=worse,
         became_robust=better, n_matched=len(pairs), only_in_base=only_b, only_in_new=only_n,
         differences=setting_differences(base, new), regressions=regressions,
-        same_model=_same_model(base, new))
+        same_model=_same_model(base, new), survival=survival(rows_b, rows_n))
 
 
 def compare_files(base: Path, new: Path, *, tolerance: float = 0.0) -> Comparison:

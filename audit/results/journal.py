@@ -188,6 +188,12 @@ def _text(value: object) -> bool:
     return isinstance(value, str)
 
 
+def _survives(value: object) -> bool:
+    """{channel name: whether the flip survives it}, a few short names."""
+    return isinstance(value, dict) and len(value) <= 32 and all(
+        isinstance(k, str) and len(k) <= 40 and isinstance(v, bool) for k, v in value.items())
+
+
 def _probs(value: object) -> bool:
     return isinstance(value, list) and all(v is None or _number(v) for v in value)
 
@@ -208,9 +214,9 @@ ATTACKED_ROW = {
     "ssim": _maybe(_number),
     "min_eps": _maybe(lambda v: _count(v) and v <= 255),
     "gradient_useless": lambda v: isinstance(v, bool), "grad_evals": _count,
-    "queries": _count, "found_by": _maybe(_text)}
+    "queries": _count, "found_by": _maybe(_text), "survives": _maybe(_survives)}
 OPTIONAL = ("adv_conf", "deliverable_conf", "psnr", "ssim", "min_eps", "gradient_useless",
-            "grad_evals", "queries", "found_by", "l2")
+            "grad_evals", "queries", "found_by", "l2", "survives")
 CLASS_FIELDS = ("reference_label", "clean_pred")
 ATTACKED_CLASS_FIELDS = ("adv_pred", "deliverable_pred")
 

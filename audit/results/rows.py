@@ -39,8 +39,10 @@ def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_prob
                  delivered_probs: np.ndarray, flipped: bool, delivered: bool, steps: int,
                  l0: int, l2: float, linf: float, psnr: float, ssim: float,
                  min_eps: int | None, gradient_useless: bool, file_name: str,
-                 grad_evals: int, queries: int, found_by: str | None) -> dict:
-    """The row of an attacked photo: what the attack did in memory, and what its PNG does."""
+                 grad_evals: int, queries: int, found_by: str | None,
+                 survives: dict[str, bool] | None = None) -> dict:
+    """The row of an attacked photo: what the attack did in memory, what its PNG does, and,
+    for a PNG that flips, which channels (``audit.channels``) the flip survives."""
     adv_pred = int(adv_probs.argmax())
     del_pred = int(delivered_probs.argmax())
     return {
@@ -66,6 +68,7 @@ def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_prob
         "grad_evals": int(grad_evals),
         "queries": int(queries),
         "found_by": found_by,
+        "survives": survives,
         "adv_path": f"adversarial/{file_name}",
         "clean_path": f"clean/{file_name}",
     }
@@ -111,8 +114,28 @@ def summarise(images: list[dict], class_names: list[str]) -> dict:
         "robust_accuracy": len(robust) / len(labelled) if labelled else None,
         "deliverable_flip_rate": len(delivered) / len(attacked) if attacked else None,
         "mean_confidence_drop": float(np.mean(drops)) if drops else None,
+        "channel_survival": channel_survival(delivered),
         "per_class": per_class,
     }
+
+
+def channel_survival(delivered: list[dict]) -> dict[str, dict]:
+    """Per channel, of the flips whose PNG was re-checked through it, how many still flip:
+    {name: {n_checked, n_survive, rate}} (rows of an older audit, without ``survives``, are
+    not counted)."""
+    out: dict[str, dict] = {}
+    for row in delivered:
+        survives = row.get("survives")
+        if not isinstance(survives, dict):
+            continue
+        for name, ok in survives.items():
+            if isinstance(name, str) and isinstance(ok, bool):
+                entry = out.setdefault(name, {"n_checked": 0, "n_survive": 0})
+                entry["n_checked"] += 1
+                entry["n_survive"] += ok
+    for entry in out.values():
+        entry["rate"] = entry["n_survive"] / entry["n_checked"]
+    return out
 
 
 def row_histograms(images: list[dict]) -> dict:
