@@ -85,3 +85,20 @@ def written(name: str) -> str:
     """How views write a channel a results file names (the name itself when unknown)."""
     channel = CHANNELS.get(name)
     return channel.about if channel else str(name)
+
+
+def parse(text: str) -> Channel:
+    """``--channel jpeg:85`` or ``resize:0.5`` (or a name such as ``jpeg85``) as a channel;
+    ValueError naming the forms when it is none."""
+    kind, _, value = str(text).strip().lower().partition(":")
+    if not value and text in CHANNELS:
+        return CHANNELS[text]
+    try:
+        if kind == "jpeg" and value.isdigit() and 1 <= int(value) <= 100:
+            return Jpeg(int(value))
+        if kind == "resize" and 0 < float(value) < 1:
+            return Resize(float(value))
+    except ValueError:
+        pass
+    raise ValueError(f"--channel {text} is not a channel: give jpeg:Q (quality 1..100, e.g. "
+                     "jpeg:85) or resize:F (a factor between 0 and 1, e.g. resize:0.5)")

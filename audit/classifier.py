@@ -218,3 +218,42 @@ def _probe_output_kind(model: keras.Model, input_scale: float) -> str:
     if in_unit and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3):
         return SOFTMAX
     return LOGITS
+
+
+@dataclass(eq=False)
+class ChannelClassifier(Classifier):
+    """The model behind a channel (``--channel``: JPEG, resizing): every image it is shown
+    first goes through the channel, as an uploaded photo would. The forward pass runs the real,
+    deterministic codec (``audit.channels``) on the image rounded to the grid; the backward
+    pass takes the channel as the identity (BPDA, Athalye, Carlini & Wagner 2018), so gradient
+    attacks optimise through it and query attacks simply see it. The audit, its deliverable
+    check (the PNG read back, then the channel) and its trust checks all see this model."""
+
+    channel: object = None  # an audit.channels.Channel
+
+    @classmethod
+    def behind(cls, clf: Classifier, channel) -> ChannelClassifier:
+        return cls(clf.model, clf.class_names, clf.input_scale, clf.output_kind,
+                   clf.logits_source, clf._logits_fn, channel=channel)
+
+    @property
+    def plain(self) -> Classifier:
+        """The model without the channel (the re-checks through other channels use it)."""
+        cached = self.__dict__.get("_plain")
+        if cached is None:
+            cached = self.__dict__["_plain"] = Classifier(
+                self.model, self.class_names, self.input_scale, self.output_kind,
+                self.logits_source, self._logits_fn)
+        return cached
+
+    def logits(self, counts: tf.Tensor, consts: dict | None = None) -> tf.Tensor:
+        channel = self.channel
+
+        def run(x: np.ndarray) -> np.ndarray:
+            grid = np.clip(np.round(x), 0, 255).astype(np.uint8)
+            return channel.batch(grid).astype(np.float32)
+
+        counts = tf.convert_to_tensor(counts, tf.float32)
+        after = tf.numpy_function(run, [counts], tf.float32, stateful=False)
+        after.set_shape(counts.shape)
+        return super().logits(counts + tf.stop_gradient(after - counts), consts)

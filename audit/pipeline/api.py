@@ -22,7 +22,7 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from .. import engine
-from ..classifier import Classifier, select_output
+from ..classifier import ChannelClassifier, Classifier, select_output
 from ..errors import ModelError, UsageError
 from ..formats import FORMATS
 from ..formatting import ci, counts, pct
@@ -249,7 +249,7 @@ def run(
     """Audit ``model`` on ``images`` and return the results.
 
     ``options`` are ``AuditConfig`` fields (``attack``, ``eps``, ``step``, ``steps``, ``threat``,
-    ``loss``, ``target``, ``sweep``, ``max_eps``, ``universal``, ``universal_fit``,
+    ``loss``, ``target``, ``sweep``, ``max_eps``, ``universal``, ``universal_fit``, ``channel``,
     ``batch_size``, ``seed``, ...), or pass a whole ``config``. ``labels`` name each image's
     class when ``images`` is an array or a file list (class names or indices); ``class_names``
     name the model's outputs. ``out`` is the folder for results and PNGs (default: a new
@@ -269,6 +269,8 @@ def run(
                                    input_scale=input_scale, weights=weights, output=output,
                                    unsafe_load=unsafe_load, binary_logit=binary_logit)
         _refuse_unfit(config, budget, clf)
+        if (channel := config.channel_impl()) is not None:  # the model as uploads reach it
+            clf = ChannelClassifier.behind(clf, channel)
         source = _source(images, labels, clf.class_names, out_dir)
         if shard is not None:
             source.shard(*shard)

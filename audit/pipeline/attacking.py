@@ -163,10 +163,16 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
     (the deliverable check), then recorded with their measurements."""
     clf, names = ctx.classifier, ctx.classifier.class_names
     sent, n = files.sent, len(pending)
+    # the re-checks through each channel ask the model itself, not the one behind --channel
+    plain = getattr(clf, "plain", None)
     batch = np.concatenate([files.reloaded, *files.channelled.values()]) \
-        if files.channelled else files.reloaded
+        if files.channelled and plain is None else files.reloaded
     with span("re-check", len(batch)):
         probs = clf.predict(batch.astype(np.float32), ctx.config.batch_size)
+    if plain is not None and files.channelled:
+        with span("re-check", len(sent) * len(files.channelled)):
+            probs = np.concatenate([probs, plain.predict(np.concatenate(
+                list(files.channelled.values())).astype(np.float32), ctx.config.batch_size)])
     delivered_probs = probs[:n]
     goal = goal_of(ctx, pending)
     flipped = goal.met(result.probs.argmax(axis=1))

@@ -25,6 +25,8 @@ from .. import results as contract
 from ..attacks import ATTACKS, DEFAULT_ATTACK, SPARSE_PROBE, Attack, Budget, Goal, RunSettings
 from ..attacks.base import DEFAULT_QUERIES
 from ..attacks.universal_patch import PLACEABLE
+from ..channels import Channel
+from ..channels import parse as parse_channel
 from ..classifier import Classifier
 from ..errors import ImageError, Interrupted, ResultsError, UsageError
 from ..formats import FORMATS
@@ -68,6 +70,7 @@ class AuditConfig:
     devices: str | int | None = None  # "all" or a count: attack on several devices
     universal: bool = False  # one patch for every photo (audit.pipeline.universal)
     universal_fit: int = 32  # photos the universal patch is fitted on
+    channel: str | None = None  # audit the model behind this channel ("jpeg:85", "resize:0.5")
 
     @property
     def attack_impl(self) -> Attack:
@@ -76,7 +79,21 @@ class AuditConfig:
                              f"{', '.join(ATTACKS)}")
         return ATTACKS[self.attack]
 
+    def channel_impl(self) -> Channel | None:
+        """The --channel the model is audited behind (None: the model itself)."""
+        if self.channel is None:
+            return None
+        try:
+            channel = parse_channel(self.channel)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if self.jit_compile or self.devices:
+            raise UsageError(f"--channel {self.channel} runs the real codec on the host, which "
+                             "XLA and several devices cannot: drop --jit and --devices")
+        return channel
+
     def budget(self) -> Budget:
+        self.channel_impl()
         if self.universal:
             return self._universal_budget()
         budget = self.attack_impl.budget(self.eps, self.step, self.steps, named(self.threat),
@@ -278,7 +295,10 @@ def _describe(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
         shard={"index": source.shard_of[0] + 1, "count": source.shard_of[1],
                "inputs": source.n_all, "first": first,
                "end": source.indices[-1] + 1 if n else None} if source.shard_of else None)
+    channel = config.channel_impl()
+    manifest["channel"] = channel.name if channel else None
     fingerprint = {
+        "channel": manifest["channel"],
         "model": model.name, "model_sha256": model.sha256, "class_names": list(names),
         "input_scale": clf.input_scale, "attack": attack.name,
         "budget": contract.budget_record(budget), "loss": loss, "target": config.target,

@@ -28,7 +28,9 @@ def _attack(m: dict, eps: str) -> str:
     else:
         text = (f"{m['attack']} {b['norm']} eps={eps} step={b['step']:g} steps={b['steps']} "
                 f"loss={m['loss']}")
-    return text + (f" target={m['target']}" if m.get("target") else "")
+    text += f" target={m['target']}" if m.get("target") else ""
+    return text + (f" through {written(m['channel'])}" if isinstance(m.get("channel"), str)
+                   else "")
 
 
 def _cost(s: dict) -> str:

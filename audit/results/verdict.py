@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import threats
+from ..channels import written
 from ..formatting import ci, num, pct
 from ..metrics import wilson_interval
 
@@ -122,6 +123,8 @@ def verdict(manifest: dict, summary: dict, trust: dict | None,
     b = manifest.get("budget") or {}
     threat = threats.read(b)
     at = threat.describe(num(b.get("eps"))) if threat else f"{b.get('norm')} {b.get('eps')}"
+    if isinstance(manifest.get("channel"), str):  # audited behind a channel (--channel)
+        at += f" through {written(manifest['channel'])}"
     attack = str(manifest.get("attack") or "attack").upper()
     rate = num(summary.get("flip_rate"))
     here = f"{pct(rate)} flipped, 95% CI {ci(summary.get('flip_rate_ci95'))}"

@@ -33,14 +33,15 @@ def audit(model, images, out, *extra):
                                      str(out), *UNIVERSAL, *extra])
 
 
-@pytest.fixture()
-def photos(tmp_path) -> Path:
-    return write_photo_folder(tmp_path / "photos", n=16)
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    return write_photo_folder(tmp_path_factory.mktemp("universal") / "photos", n=16)
 
 
-@pytest.fixture()
-def reference(tiny_model_file, photos, tmp_path) -> Path:
-    out = tmp_path / "reference"
+@pytest.fixture(scope="module")
+def reference(tiny_model_file, photos) -> Path:
+    """One universal audit the tests read (and copy before they change anything)."""
+    out = photos.parent / "reference"
     r = audit(tiny_model_file, photos, out)
     assert r.exit_code in (0, 1), r.output
     return out
@@ -106,7 +107,7 @@ def test_the_console_and_the_report_say_how_many_photos_the_patch_flips(tiny_mod
 def test_shards_fit_the_same_patch_and_merge(tiny_model_file, photos, reference, tmp_path):
     shards = [tmp_path / "s1", tmp_path / "s2"]
     for k, folder in enumerate(shards, start=1):
-        r = audit(tiny_model_file, photos, folder, "--shard", f"{k}/2")
+        r = audit(tiny_model_file, photos, folder, "--shard", f"{k}/2", "--no-trust")
         assert r.exit_code in (0, 1), r.output
     records = [json.loads((f / "results.json").read_text())["manifest"]["universal"]
                for f in shards]
@@ -150,14 +151,15 @@ def test_a_killed_universal_audit_resumes_to_the_same_results(tiny_model_file, p
 
 
 def test_overwrite_removes_the_earlier_patch_and_nothing_else(tiny_model_file, photos,
-                                                             reference):
-    mine = reference / "notes.png"
+                                                             reference, tmp_path):
+    earlier = Path(shutil.copytree(reference, tmp_path / "earlier"))
+    mine = earlier / "notes.png"
     mine.write_bytes(b"the user's own file")
     r = CliRunner().invoke(main, ["audit", str(tiny_model_file), "--images", str(photos),
-                                  "--out", str(reference), "--labels", "cat,dog", "--eps", "16",
-                                  "--steps", "2", "--no-report", "--overwrite"])
+                                  "--out", str(earlier), "--labels", "cat,dog", "--eps", "16",
+                                  "--steps", "2", "--no-report", "--no-trust", "--overwrite"])
     assert r.exit_code in (0, 1), r.output
-    assert not (reference / "universal_patch.png").exists()
+    assert not (earlier / "universal_patch.png").exists()
     assert mine.read_bytes() == b"the user's own file"
 
 
