@@ -268,9 +268,7 @@ def run(
         clf, info = _checked_model(model, config, log, class_names=class_names,
                                    input_scale=input_scale, weights=weights, output=output,
                                    unsafe_load=unsafe_load, binary_logit=binary_logit)
-        _refuse_unfit(config, budget, clf)
-        if (channel := config.channel_impl()) is not None:  # the model as uploads reach it
-            clf = ChannelClassifier.behind(clf, channel)
+        clf = _audited(config, budget, clf)
         source = _source(images, labels, clf.class_names, out_dir)
         if shard is not None:
             source.shard(*shard)
@@ -287,13 +285,16 @@ def run(
     return audit
 
 
-def _refuse_unfit(config: AuditConfig, budget, clf: Classifier) -> None:
-    """A target the model has no class for, or a budget its input cannot hold (a patch larger
-    than the photo, say), is refused once the model is loaded, before any photo is read."""
+def _audited(config: AuditConfig, budget, clf: Classifier) -> Classifier:
+    """The classifier the audit attacks: the model, or the model behind ``--channel`` (as
+    uploads reach it). A target the model has no class for, or a budget its input cannot hold
+    (a patch larger than the photo, say), is refused here, before any photo is read."""
     config.target_index(clf.class_names)
     problem = budget.threat.fits(budget.eps, *clf.input_size)
     if problem:
         raise UsageError(problem)
+    channel = config.channel_impl()
+    return clf if channel is None else ChannelClassifier.behind(clf, channel)
 
 
 def _config(config: AuditConfig | None, options: dict[str, Any]) -> AuditConfig:
