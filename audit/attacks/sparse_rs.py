@@ -54,9 +54,16 @@ class SparseRS(RandomSearch):
         if problem:
             raise UsageError(problem)
         starts = [threat.start(x, budget.eps, rng) for x, rng in zip(x0, rngs, strict=True)]
-        consts = {"start_" + k: np.stack([np.asarray(s[k], np.float32) for _, s in starts])
-                  for k in threat.state_keys}
-        consts["radius"] = np.full(len(x0), threat.radius(budget.eps), np.float32)
         # a caller's start point is not a search state (which positions, where the patch is):
         # Sparse-RS draws its own
+        return self.started(threat, starts, threat.radius(budget.eps))
+
+    @staticmethod
+    def started(threat: SparseThreat, starts: list[tuple[np.ndarray, dict]], radius: float
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Per-image (point, search state) pairs as the start points and the program's
+        constants (``start_<key>`` for each of the threat model's state keys, the radius)."""
+        consts = {"start_" + k: np.stack([np.asarray(s[k], np.float32) for _, s in starts])
+                  for k in threat.state_keys}
+        consts["radius"] = np.full(len(starts), radius, np.float32)
         return np.stack([x for x, _ in starts]), consts

@@ -49,7 +49,7 @@ class FittedPatch:
 
 def _scorer(classifier: Classifier):
     def score(x0, canvas, top, left, side, label, target):
-        x = paste(x0, canvas, top, left, side)
+        x = paste(x0, tf.broadcast_to(canvas[None], tf.shape(x0)), top, left, side)
         logits = classifier.logits(x)
         return margin(logits, label, target), \
             succeeded(tf.nn.softmax(logits, axis=-1), label, target)
@@ -82,8 +82,7 @@ def fit_universal_patch(classifier: Classifier, x0: np.ndarray, goal: Goal, budg
         values, success = [], []
         for lo in range(0, n, batch):
             hi = min(n, lo + batch)
-            v, s = score(tf.constant(x0[lo:hi]),
-                         tf.constant(np.broadcast_to(canvas, (hi - lo, h, w, c))),
+            v, s = score(tf.constant(x0[lo:hi]), tf.constant(canvas),
                          tf.constant(top[lo:hi]), tf.constant(left[lo:hi]),
                          tf.constant(np.full(hi - lo, side, np.float32)),
                          tf.constant(goal.label[lo:hi]), tf.constant(goal.target[lo:hi]))
@@ -143,8 +142,6 @@ class UniversalPlacement(SparseRS):
             raise UsageError(f"the universal patch is {side}x{side}; it was fitted for another "
                              f"budget or input (--eps {budget.eps:g}, {h}x{w})")
         starts = [threat.placed(x, self.content, rng) for x, rng in zip(x0, rngs, strict=True)]
-        consts = {"start_" + k: np.stack([np.asarray(s[k], np.float32) for _, s in starts])
-                  for k in threat.state_keys}
-        consts["radius"] = np.full(len(x0), side, np.float32)
+        x, consts = self.started(threat, starts, side)
         consts["fixed_canvas"] = np.ones(len(x0), np.float32)
-        return np.stack([x for x, _ in starts]), consts
+        return x, consts
