@@ -8,7 +8,7 @@ saturated softmax outputs has a vanishing gradient (the classic source of false 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import keras
 import numpy as np
@@ -19,6 +19,17 @@ from .errors import ModelError
 SOFTMAX, LOGITS, SIGMOID = "softmax", "logits", "sigmoid"
 BINARY_LOGIT = "binary_logit"  # one linear output the user vouches is a binary logit
 TWO_CLASS_KINDS = (SIGMOID, BINARY_LOGIT)  # one output unit, attacked as the logits [0, z]
+
+# A model random at inference (MC dropout, noise or random resizing as a defence):
+EOT_DRAWS = 20  # draws averaged per attack evaluation (AutoAttack's randomised version)
+VOTES = 21  # fresh draws whose majority is the model's prediction (odd: no tie with 2 classes)
+DECISIVE = 2 / 3  # share of an evaluation's draws that must meet the goal for an attack to stop
+
+
+def succeeded(probs: tf.Tensor, label: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """The goal at an evaluation: the predicted class left ``label`` (or hit ``target``)."""
+    pred = tf.argmax(probs, axis=-1, output_type=label.dtype)
+    return tf.where(target >= 0, tf.equal(pred, target), tf.not_equal(pred, label))
 
 
 def _activation_name(layer) -> str | None:
@@ -108,6 +119,10 @@ class ProgramCache:
 
 @dataclass
 class Classifier(ProgramCache):
+    """The Keras model as the engine sees it. ``draws`` and ``votes`` are 1 for a deterministic
+    model; a model random at inference (``randomised``) is attacked through the average of
+    ``draws`` evaluations (EOT) and predicts by the majority of ``votes`` fresh draws."""
+
     model: keras.Model
     class_names: list[str]
     input_scale: float = 1.0
@@ -116,7 +131,8 @@ class Classifier(ProgramCache):
     _logits_fn: object = field(default=None, repr=False)
     _predict_fn: object = field(default=None, repr=False)
     programs: dict = field(default_factory=dict, repr=False)  # compiled attack steps, by config
-
+    draws: int = 1  # evaluations averaged per attack step (EOT)
+    votes: int = 1  # fresh draws a prediction is the majority of
 
     @classmethod
     def from_model(
@@ -142,6 +158,26 @@ class Classifier(ProgramCache):
             clf.logits_source = how + " (using log-probabilities; margins are unchanged)"
         return clf
 
+    def _same_model(self, **changes) -> dict:
+        """This classifier's fields with ``changes``, and nothing compiled for the old ones."""
+        kept = {f.name: getattr(self, f.name) for f in fields(Classifier)}
+        return {**kept, "_predict_fn": None, "programs": {}, **changes}
+
+    def randomised(self, draws: int = EOT_DRAWS) -> Classifier:
+        """The same model known to be random at inference: attacks see the mean of ``draws``
+        evaluations (EOT), predictions are the majority of ``VOTES`` fresh draws."""
+        return replace(self, draws=int(draws), votes=VOTES, _predict_fn=None, programs={})
+
+    @property
+    def random(self) -> bool:
+        return self.votes > 1
+
+    def attack_batch(self, batch_size: int) -> int:
+        """Photos per attack batch: EOT evaluates each photo ``draws`` times in one batch, so the
+        batch holds fewer photos and the model sees as many images per step (and as much
+        memory) as with ``--batch-size`` on a deterministic model."""
+        return max(1, -(-int(batch_size) // self.draws))
+
     @property
     def input_size(self) -> tuple[int, int]:
         shape = self.model.inputs[0].shape
@@ -151,11 +187,12 @@ class Classifier(ProgramCache):
     def channels(self) -> int:
         return int(self.model.inputs[0].shape[-1])
 
-    def logits(self, counts: tf.Tensor, consts: dict | None = None) -> tf.Tensor:
-        """Class logits for images given in counts (0..255), always in inference mode.
+    def _seen(self, counts: tf.Tensor) -> tf.Tensor:
+        """What the model is shown of ``counts`` (a channel in between, say)."""
+        return counts
 
-        ``consts`` are the per-sample constants of an attack (unused here; a wrapped model such
-        as the trust panel's planted one reads its per-sample parameters from them)."""
+    def _one_draw(self, counts: tf.Tensor) -> tf.Tensor:
+        """Class logits of one evaluation, always in inference mode."""
         x = counts * (self.input_scale / 255.0)
         if self._logits_fn is not None:
             z = self._logits_fn(x)
@@ -172,19 +209,69 @@ class Classifier(ProgramCache):
             z = tf.concat([tf.zeros_like(z[:, :1]), z[:, :1]], axis=1)
         return z
 
+    def _draws(self, seen: tf.Tensor) -> tf.Tensor:
+        """[draws, B, classes]: ``draws`` evaluations of every image, in one batch."""
+        if self.draws == 1:
+            return self._one_draw(seen)[None]
+        z = self._one_draw(tf.tile(seen, [self.draws] + [1] * (len(seen.shape) - 1)))
+        return tf.reshape(z, [self.draws, tf.shape(seen)[0], len(self.class_names)])
+
+    def logits(self, counts: tf.Tensor, consts: dict | None = None) -> tf.Tensor:
+        """Class logits for images given in counts (0..255); for a randomised model the mean of
+        ``draws`` evaluations, so every loss, margin and gradient is the expectation's (EOT).
+
+        ``consts`` are the per-sample constants of an attack (unused here; a wrapped model such
+        as the trust panel's planted one reads its per-sample parameters from them)."""
+        seen = self._seen(tf.convert_to_tensor(counts, tf.float32))
+        return tf.reduce_mean(self._draws(seen), axis=0)
+
+    def scores(self, counts: tf.Tensor, consts: dict | None = None
+               ) -> tuple[tf.Tensor, tf.Tensor]:
+        """(logits, probabilities) of one attack evaluation: losses and margins use the logits,
+        ``met`` reads the goal from the probabilities. For a randomised model the logits are
+        the draws' mean and the probabilities the share of draws voting for each class."""
+        seen = self._seen(tf.convert_to_tensor(counts, tf.float32))
+        z = self._draws(seen)
+        if not self.random:
+            return z[0], tf.nn.softmax(z[0], axis=-1)
+        shares = tf.one_hot(tf.argmax(z, axis=-1), len(self.class_names), dtype=tf.float32)
+        return tf.reduce_mean(z, axis=0), tf.reduce_mean(shares, axis=0)
+
+    def met(self, probs: tf.Tensor, label: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        """Whether an attack evaluation meets the goal. A randomised model's must be decisive:
+        at least ``DECISIVE`` of its draws meet it, so an attack does not stop where a fresh
+        majority vote would be a coin toss (the first point past the boundary of the mean)."""
+        if not self.random:
+            return succeeded(probs, label, target)
+        share = tf.where(target >= 0, tf.gather(probs, tf.maximum(target, 0), batch_dims=1),
+                         1.0 - tf.gather(probs, label, batch_dims=1))
+        return share >= DECISIVE - 1e-6
+
     def probabilities(self, counts: tf.Tensor) -> tf.Tensor:
         return tf.nn.softmax(self.logits(counts), axis=-1)
 
     def predict(self, counts: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities for uint8/float count images, batched, as numpy."""
+        """Class probabilities for uint8/float count images, batched, as numpy; for a
+        randomised model the share of ``votes`` fresh draws predicting each class (its
+        prediction is the majority: the argmax)."""
         if self._predict_fn is None:
-            self._predict_fn = tf.function(self.probabilities, reduce_retracing=True)
+            self._predict_fn = tf.function(
+                self.probabilities if not self.random else self._vote, reduce_retracing=True)
         fn = self._predict_fn
         out = [
             fn(tf.constant(counts[i : i + batch_size], tf.float32)).numpy()
             for i in range(0, len(counts), batch_size)
         ]
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+    def _vote(self, counts: tf.Tensor) -> tf.Tensor:
+        """Vote shares over ``votes`` single draws, one draw at a time (memory of one batch)."""
+        seen = self._seen(counts)
+        n = len(self.class_names)
+        total = tf.zeros([tf.shape(seen)[0], n])
+        for _ in range(self.votes):
+            total += tf.one_hot(tf.argmax(self._one_draw(seen), axis=-1), n)
+        return total / float(self.votes)
 
 
 def _single_output_kind(kind: str, n_out: int, visible: bool, binary_logit: bool) -> str:
@@ -233,27 +320,23 @@ class ChannelClassifier(Classifier):
 
     @classmethod
     def behind(cls, clf: Classifier, channel) -> ChannelClassifier:
-        return cls(clf.model, clf.class_names, clf.input_scale, clf.output_kind,
-                   clf.logits_source, clf._logits_fn, channel=channel)
+        return cls(**clf._same_model(), channel=channel)
 
     @property
     def plain(self) -> Classifier:
         """The model without the channel (the re-checks through other channels use it)."""
         cached = self.__dict__.get("_plain")
         if cached is None:
-            cached = self.__dict__["_plain"] = Classifier(
-                self.model, self.class_names, self.input_scale, self.output_kind,
-                self.logits_source, self._logits_fn)
+            cached = self.__dict__["_plain"] = Classifier(**self._same_model())
         return cached
 
-    def logits(self, counts: tf.Tensor, consts: dict | None = None) -> tf.Tensor:
+    def _seen(self, counts: tf.Tensor) -> tf.Tensor:
         channel = self.channel
 
         def run(x: np.ndarray) -> np.ndarray:
             grid = np.clip(np.round(x), 0, 255).astype(np.uint8)
             return channel.batch(grid).astype(np.float32)
 
-        counts = tf.convert_to_tensor(counts, tf.float32)
         after = tf.numpy_function(run, [counts], tf.float32, stateful=False)
         after.set_shape(counts.shape)
-        return super().logits(counts + tf.stop_gradient(after - counts), consts)
+        return counts + tf.stop_gradient(after - counts)

@@ -33,7 +33,7 @@ from ..classifier import Classifier
 from ..engine.gradient import per_sample, useless_gradient
 from ..threats import BALLS, BallThreat
 from .base import DEFAULT_RUN, Attack, Goal, RunSettings
-from .losses import attack_loss, succeeded
+from .losses import attack_loss
 from .rounds import Rounds, keep_better, kept_init
 
 RHO = 0.75  # share of loss-raising steps below which the step size is halved
@@ -123,9 +123,9 @@ class APGDProgram(engine.Program):
         self.inside = self.threat.inside()
 
     def objective(self, x, consts):
-        logits = self.classifier.logits(x, consts)
+        logits, probs = self.classifier.scores(x, consts)
         values = attack_loss(self.loss, logits, consts["label"], consts["loss_target"])
-        return values, {"probs": tf.nn.softmax(logits, axis=-1)}
+        return values, {"probs": probs}
 
     def init(self, x_start, consts):
         z = self.inside(x_start, consts["x0"], consts["radius"])
@@ -140,7 +140,7 @@ class APGDProgram(engine.Program):
         x = state["x"]
         values, grad, extras = engine.value_and_grad(self.objective, x, consts)
         probs = extras["probs"]
-        success = succeeded(probs, consts["label"], consts["target"])
+        success = self.classifier.met(probs, consts["label"], consts["target"])
         finite, useless = useless_gradient(grad)
         grad = tf.where(per_sample(finite, grad), grad, tf.zeros_like(grad))
         schedule, better, restart = schedule_update(

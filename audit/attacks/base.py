@@ -84,6 +84,13 @@ class Goal:
         """Whether predicted classes meet the goal: the target reached, or the label left."""
         return np.where(self.target >= 0, pred == self.target, pred != self.label)
 
+    def share_met(self, shares: np.ndarray) -> np.ndarray:
+        """From a randomised model's vote shares ([n, classes]), the share of its draws that
+        meet each goal: the target's share, or the share away from the label."""
+        rows = np.arange(len(self.label))
+        return np.where(self.target >= 0, shares[rows, np.maximum(self.target, 0)],
+                        1.0 - shares[rows, self.label])
+
 
 @dataclass(frozen=True)
 class RunSettings:

@@ -88,8 +88,11 @@ def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
     if idx.size == 0:
         return None
     run_settings = replace(settings, loss=stage.loss) if stage.loss else settings
+    votes = Votes(classifier, standing.goal.take(idx), settings.batch_size) \
+        if getattr(classifier, "random", False) else None
     run_settings = replace(run_settings, on_settled=None if on_settled is None else _passed_on(
-        on_settled, idx, standing, reported, stage=stage.name, attack=attack, final=final))
+        on_settled, idx, standing, reported, stage=stage.name, attack=attack, final=final,
+        votes=votes))
     # the caller's start points go to the first stage that takes starts (a transparent probe
     # does not); the images it runs on have met no such stage yet
     start = None if x_start is None or seen[idx].any() or attack.transparent \
@@ -106,8 +109,35 @@ def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
             for lo in range(0, flips.size, settings.batch_size):
                 group = flips[lo:lo + settings.batch_size]
                 run_settings.on_settled(group, r.take(group))
+    if votes is not None:  # the flips no stream confirmed yet (and the streamed ones' verdicts)
+        r = votes.confirm(np.arange(idx.size), r)
     _fold(standing, idx, r, stage.name, attack)
     return r
+
+
+class Votes:
+    """A randomised model's flips, confirmed by a fresh vote before they count: the attack's
+    own evaluations (``Classifier.met``) are many noisy tests in a row, so a point one of them
+    found decisive is a candidate, and the majority of ``votes`` fresh draws on it decides.
+    An unconfirmed image stays standing for the next stage; each vote is charged as queries."""
+
+    def __init__(self, classifier: Classifier, goal: Goal, batch_size: int) -> None:
+        self.classifier, self.goal, self.batch_size = classifier, goal, batch_size
+        self.decided: dict[int, bool] = {}  # row of the stage -> its vote's verdict
+
+    def confirm(self, rows: np.ndarray, r: AttackResult) -> AttackResult:
+        """``r`` (the result of ``rows``) with each claimed flip kept only if a vote agrees."""
+        todo = [k for k, row in enumerate(rows) if r.success[k] and int(row) not in self.decided]
+        if todo:
+            shares = self.classifier.predict(r.x[todo], self.batch_size)
+            won = self.goal.take(rows[todo]).share_met(shares) > 0.5
+            self.decided.update({int(rows[k]): bool(w) for k, w in zip(todo, won, strict=True)})
+        voted = np.array([int(row) in self.decided for row in rows], bool)
+        success = r.success & np.array([self.decided.get(int(row), False) for row in rows], bool)
+        return replace(r, success=success,
+                       queries=r.queries + np.where(voted, self.classifier.votes, 0),
+                       found_by=[f if ok else None for f, ok in zip(r.found_by, success,
+                                                                    strict=True)])
 
 
 def _fold(standing: Standing, idx: np.ndarray, r: AttackResult, stage: str,
@@ -131,12 +161,15 @@ def _fold(standing: Standing, idx: np.ndarray, r: AttackResult, stage: str,
 
 
 def _passed_on(settled: Settled, idx: np.ndarray, standing: Standing, reported: np.ndarray, *,
-               stage: str, attack: Attack, final: bool):
-    """A stage's ``on_settled`` as the cascade's: a flip is final at once, a survivor only in
-    the last stage; costs add those of the stages the image went through before."""
+               stage: str, attack: Attack, final: bool, votes: Votes | None = None):
+    """A stage's ``on_settled`` as the cascade's: a flip is final at once (for a randomised
+    model, once a fresh vote confirms it), a survivor only in the last stage; costs add those
+    of the stages the image went through before."""
     out, seen = standing.out, standing.seen
 
     def report(rows: np.ndarray, r: AttackResult) -> None:
+        if votes is not None:
+            r = votes.confirm(rows, r)
         keep = r.success | final
         rows, i = rows[keep], idx[rows[keep]]
         if i.size == 0:

@@ -9,27 +9,31 @@ through the engine's slot pool, so early stop saves real gradient work.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from .. import engine
 from ..classifier import Classifier
 from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal
-from .losses import attack_loss, succeeded
+from .losses import attack_loss
 
 
 def objective(classifier: Classifier, loss: str) -> engine.Objective:
     """The loss to minimise, with the class probabilities from the same forward pass."""
 
     def f(x, consts):
-        logits = classifier.logits(x, consts)
+        logits, probs = classifier.scores(x, consts)
         values = attack_loss(loss, logits, consts["label"], consts["target"])
-        return values, {"probs": tf.nn.softmax(logits, axis=-1)}
+        return values, {"probs": probs}
 
     return f
 
 
-def goal_met(values, extras, consts):
-    return succeeded(extras["probs"], consts["label"], consts["target"])
+def goal_met(classifier: Classifier):
+    """Whether each evaluation meets its goal, as the classifier decides (``Classifier.met``)."""
+
+    def met(values, extras, consts):
+        return classifier.met(extras["probs"], consts["label"], consts["target"])
+
+    return met
 
 
 class GradientAttack(Attack):
@@ -65,7 +69,7 @@ class GradientAttack(Attack):
         return classifier.program(
             ("descent", repr(rule), threat.name, loss, jit_compile),
             lambda: engine.Descent(objective(classifier, loss), rule, threat.projection(),
-                                   goal_met, jit_compile, fuse_update=fuse))
+                                   goal_met(classifier), jit_compile, fuse_update=fuse))
 
     def run(self, classifier, x0, goal, budget, settings=DEFAULT_RUN, *, x_start=None):
         x0 = np.asarray(x0, np.float32)

@@ -11,6 +11,10 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from ..classifier import succeeded  # the goal at an evaluation of a deterministic model
+
+__all__ = ["LOSSES", "attack_loss", "margin", "succeeded"]
+
 
 def _best_other(scores: tf.Tensor, exclude: tf.Tensor) -> tf.Tensor:
     mask = tf.one_hot(exclude, tf.shape(scores)[-1]) > 0.5
@@ -84,9 +88,3 @@ def attack_loss(name: str, logits: tf.Tensor, label: tf.Tensor, target: tf.Tenso
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
     return LOSSES[name][0](logits, label, target)
-
-
-def succeeded(probs: tf.Tensor, label: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """The attack's goal at the current iterate: the predicted class left label / hit target."""
-    pred = tf.argmax(probs, axis=-1, output_type=label.dtype)
-    return tf.where(target >= 0, tf.equal(pred, target), tf.not_equal(pred, label))

@@ -28,7 +28,7 @@ from ..classifier import Classifier
 from ..engine.gradient import per_sample, useless_gradient
 from ..threats import BALLS, BallThreat
 from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Look, RunSettings
-from .losses import attack_loss, succeeded
+from .losses import attack_loss
 
 
 class ProbeProgram:
@@ -47,11 +47,11 @@ class ProbeProgram:
 
     def _objective(self, x, consts):
         """The loss at x, away from ``label`` or, where that is -1, from the class x gets."""
-        logits = self.classifier.logits(x, consts)
-        pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        logits, probs = self.classifier.scores(x, consts)
+        pred = tf.argmax(probs, axis=-1, output_type=tf.int32)
         label = tf.where(consts["label"] >= 0, consts["label"], pred)
         values = attack_loss(self.loss, logits, label, consts["target"])
-        return values, {"probs": tf.nn.softmax(logits, axis=-1), "pred": pred, "label": label}
+        return values, {"probs": probs, "pred": pred, "label": label}
 
     def _look(self, x0, radius, consts):
         _, grad, clean = engine.value_and_grad(self._objective, x0, consts)
@@ -59,8 +59,8 @@ class ProbeProgram:
         grad = tf.where(per_sample(finite, grad), grad, tf.zeros_like(grad))
         step = per_sample(radius, x0) * self.threat.steepest_direction(grad)
         x = self.on_grid(x0 - step, x0, radius)
-        probs = tf.nn.softmax(self.classifier.logits(x, consts), axis=-1)
-        success = succeeded(probs, clean["label"], consts["target"])
+        _, probs = self.classifier.scores(x, consts)
+        success = self.classifier.met(probs, clean["label"], consts["target"])
         return clean["probs"], clean["pred"], x, probs, success, useless
 
     def _probe(self, x0, radius, consts):

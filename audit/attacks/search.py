@@ -17,7 +17,7 @@ from .. import engine
 from ..classifier import Classifier
 from ..engine.gradient import per_sample
 from .base import DEFAULT_RUN, Attack, Budget
-from .losses import margin, succeeded
+from .losses import margin
 from .rounds import Rounds, better_than_kept, keep_better, kept_init
 
 
@@ -53,10 +53,9 @@ class SearchProgram(engine.Program):
 
     def step(self, state, consts, taken):
         x = state["x"]
-        logits = self.classifier.logits(x, consts)
+        logits, probs = self.classifier.scores(x, consts)
         values = margin(logits, consts["label"], consts["target"])
-        probs = tf.nn.softmax(logits, axis=-1)
-        success = succeeded(probs, consts["label"], consts["target"])
+        success = self.classifier.met(probs, consts["label"], consts["target"])
         kept = keep_better(state, x, probs, values, success)
         if self.state_keys:
             better = better_than_kept(success, values, state["kept_success"],

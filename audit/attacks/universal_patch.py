@@ -24,7 +24,7 @@ from ..images import pixels_sha256
 from ..threats import THREATS
 from ..threats.patch import paste
 from .base import DEFAULT_RUN, Budget, Goal, RunSettings
-from .losses import margin, succeeded
+from .losses import margin
 from .sparse_rs import SparseRS, SparseRSProgram
 
 # the threat models whose content can be placed on every photo (a patch)
@@ -50,9 +50,8 @@ class FittedPatch:
 def _scorer(classifier: Classifier):
     def score(x0, canvas, top, left, side, label, target):
         x = paste(x0, tf.broadcast_to(canvas[None], tf.shape(x0)), top, left, side)
-        logits = classifier.logits(x)
-        return margin(logits, label, target), \
-            succeeded(tf.nn.softmax(logits, axis=-1), label, target)
+        logits, probs = classifier.scores(x)
+        return margin(logits, label, target), classifier.met(probs, label, target)
 
     return classifier.program(("universal-patch fit",),
                               lambda: tf.function(score, reduce_retracing=True))

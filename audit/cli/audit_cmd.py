@@ -128,6 +128,11 @@ def refuse_ignored_options(ctx: click.Context, attack: str, *, universal: bool =
               help="Audit the model behind a channel, as uploads reach it: every image it sees "
                    "is first JPEG-encoded at quality Q or resized by F and back (the real "
                    "codec forward, the identity backward: BPDA), the saved PNG too.")
+@click.option("--eot", type=click.IntRange(1, 1000),
+              help="For a model random at inference (dropout left on, noise or random "
+                   "resizing as a defence): draws averaged per attack evaluation (EOT; default "
+                   "20, AutoAttack's randomised version). Predictions are the majority of 21 "
+                   "fresh draws. Refused for a deterministic model.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--out", type=FolderPath(path_type=Path), default=Path("advaudit-report"),
@@ -168,7 +173,7 @@ def refuse_ignored_options(ctx: click.Context, attack: str, *, universal: bool =
 @click.option("-v", "--verbose", is_flag=True, help="Show every preflight finding.")
 @ci_output_options
 def audit(model, images, attack, eps, step, steps, queries, threat, loss, target, sweep, max_eps,
-          universal, universal_fit, channel, batch_size, seed, out, overwrite, resume, shard,
+          universal, universal_fit, channel, eot, batch_size, seed, out, overwrite, resume, shard,
           chunk_size, fail_above, fail_on_inconclusive, no_early_stop,
           no_trust, no_report, max_cards, as_json, weights, labels, output_name, binary_logit,
           input_scale, unsafe_load, jit, devices, verbose, junit_xml, markdown) -> None:
@@ -189,7 +194,8 @@ def audit(model, images, attack, eps, step, steps, queries, threat, loss, target
     config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, queries=queries,
                          threat=threat, loss=loss,
                          target=target, sweep=sweep, max_eps=max_eps, universal=universal,
-                         universal_fit=universal_fit, channel=channel, batch_size=batch_size,
+                         universal_fit=universal_fit, channel=channel, eot=eot,
+                         batch_size=batch_size,
                          seed=seed, early_stop=not no_early_stop, trust=not no_trust,
                          jit_compile=jit, chunk_size=chunk_size, devices=devices)
     label_list = labels or None

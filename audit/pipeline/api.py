@@ -22,7 +22,7 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from .. import engine
-from ..classifier import ChannelClassifier, Classifier, select_output
+from ..classifier import EOT_DRAWS, ChannelClassifier, Classifier, select_output
 from ..errors import ModelError, UsageError
 from ..formats import FORMATS
 from ..formatting import ci, counts, pct
@@ -316,7 +316,7 @@ def _checked_model(model, config: AuditConfig, log: Log | None, **how: Any
     findings go to ``log`` and into the manifest; a failed check is a one-line error."""
     with engine.devices.scope(config.devices):  # weights on every device of --devices
         clf, info = _classifier(model, **how)
-    from victims.preflight import preflight
+    from victims.preflight import is_random, preflight
 
     findings = preflight(clf, bool(how.get("class_names")), config.seed)
     for f in findings:
@@ -326,6 +326,12 @@ def _checked_model(model, config: AuditConfig, log: Log | None, **how: Any
     if failed:
         raise ModelError(f"{info.path}: preflight failed: " + "; ".join(
             f"{f['check']}: {f['detail']}" for f in failed))
+    draws = config.eot_draws()
+    if is_random(findings):
+        clf = clf.randomised(EOT_DRAWS if draws is None else draws)
+    elif draws is not None:
+        raise UsageError(f"--eot {draws}: {info.path} is deterministic (four inference passes "
+                         "agree), so there are no draws to average: drop --eot")
     return clf, ModelInfo(info.name, info.path, info.sha256, findings, info.source)
 
 

@@ -105,7 +105,8 @@ def clean_pass(ctx: AuditContext, photos: list[tuple[int, Photo]], record: Recor
         reference = true if true >= 0 else int(pred[j])
         base = contract.clean_row(index=i, path=str(photo.path), true_label=photo.label,
                                   reference_label=names[reference],
-                                  clean_pred=names[int(pred[j])], clean_probs=probs[j])
+                                  clean_pred=names[int(pred[j])], clean_probs=probs[j],
+                                  votes=ctx.classifier.votes)
         if true >= 0 and pred[j] != true:
             record(contract.not_attacked_row(base, "already misclassified"))
         elif ctx.target_index >= 0 and reference == ctx.target_index:
@@ -177,6 +178,11 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
     goal = goal_of(ctx, pending)
     flipped = goal.met(result.probs.argmax(axis=1))
     delivered = goal.met(delivered_probs.argmax(axis=1))
+    flip_probability = None
+    if clf.random:  # the attack stopped where its draws were decisive; a fresh majority decides
+        flipped = result.success
+        flip_probability = goal.share_met(delivered_probs)
+        delivered = flip_probability > 0.5
     survives: list[dict[str, bool] | None] = [None] * n
     for c, name in enumerate(files.channelled):
         lo = n + c * len(sent)
@@ -195,7 +201,8 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
             min_eps=int(min_eps[k]) if min_eps is not None and min_eps[k] > 0 else None,
             gradient_useless=bool(result.grad_useless[k]), file_name=p.file,
             grad_evals=int(result.grad_evals[k]), queries=int(result.queries[k]),
-            found_by=result.found_by[k] if flipped[k] else None, survives=survives[k]))
+            found_by=result.found_by[k] if flipped[k] else None, survives=survives[k],
+            flip_probability=None if flip_probability is None else flip_probability[k]))
 
 
 class Settler:
@@ -262,8 +269,9 @@ class Attacking:
         where that stage can be the clean pass too, both in one)."""
         sweep = self.ctx.config.sweep
         started = time.perf_counter()
-        pending, looked = clean_pass(self.ctx, photos, self.record,
-                                     None if sweep else self.plan[0])
+        # a randomised model's clean pass is a vote of fresh draws, not the probe's one look
+        first = None if sweep or self.ctx.classifier.random else self.plan[0]
+        pending, looked = clean_pass(self.ctx, photos, self.record, first)
         self.flush()
         if not pending:
             return

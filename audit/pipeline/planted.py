@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from ..classifier import LOGITS, Classifier, ProgramCache
+from ..classifier import LOGITS, Classifier, ProgramCache, succeeded
 from ..threats import ThreatModel
 
 CORNERS = 4  # random corners of the ball tried per sample
@@ -61,6 +61,16 @@ class PlantedClassifier(ProgramCache):
         z = self.base.logits(counts)
         h = tf.reduce_sum(consts["plant_w"] * z, axis=-1) - consts["plant_c"]
         return tf.stack([-h, h], axis=-1) / 2.0
+
+    def scores(self, counts: tf.Tensor, consts: dict | None = None
+               ) -> tuple[tf.Tensor, tf.Tensor]:
+        """The readout's logits and probabilities (over the base's EOT mean, if it is random:
+        the readout is one deterministic function of that mean)."""
+        z = self.logits(counts, consts)
+        return z, tf.nn.softmax(z, axis=-1)
+
+    def met(self, probs: tf.Tensor, label: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        return succeeded(probs, label, target)
 
 
 def plant(base: Classifier, x0: np.ndarray, *, eps: float, threat: ThreatModel,

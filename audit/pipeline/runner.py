@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from ..attacks.base import DEFAULT_QUERIES
 from ..attacks.universal_patch import PLACEABLE
 from ..channels import Channel
 from ..channels import parse as parse_channel
-from ..classifier import Classifier
+from ..classifier import DECISIVE, Classifier
 from ..errors import ImageError, Interrupted, ResultsError, UsageError
 from ..formats import FORMATS
 from ..images import Photo, Skipped, load_png
@@ -71,6 +71,7 @@ class AuditConfig:
     universal: bool = False  # one patch for every photo (audit.pipeline.universal)
     universal_fit: int = 32  # photos the universal patch is fitted on
     channel: str | None = None  # audit the model behind this channel ("jpeg:85", "resize:0.5")
+    eot: int | None = None  # a randomised model's draws per attack evaluation (None: 20)
 
     @property
     def attack_impl(self) -> Attack:
@@ -92,8 +93,19 @@ class AuditConfig:
                              "XLA and several devices cannot: drop --jit and --devices")
         return channel
 
+    def eot_draws(self) -> int | None:
+        """--eot as a number of draws (None: not given)."""
+        if self.eot is None:
+            return None
+        if isinstance(self.eot, bool) or not isinstance(self.eot, (int, np.integer)) \
+                or not 1 <= self.eot <= 1000:
+            raise UsageError(f"--eot {self.eot} is not a number of draws: give a whole number "
+                             "from 1 to 1000 (20 is AutoAttack's)")
+        return int(self.eot)
+
     def budget(self) -> Budget:
         self.channel_impl()
+        self.eot_draws()
         if self.universal:
             return self._universal_budget()
         budget = self.attack_impl.budget(self.eps, self.step, self.steps, named(self.threat),
@@ -297,8 +309,10 @@ def _describe(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
                "end": source.indices[-1] + 1 if n else None} if source.shard_of else None)
     channel = config.channel_impl()
     manifest["channel"] = channel.name if channel else None
+    manifest["randomness"] = {"eot": clf.draws, "votes": clf.votes, "decisive": DECISIVE} \
+        if clf.random else None
     fingerprint = {
-        "channel": manifest["channel"],
+        "channel": manifest["channel"], "randomness": manifest["randomness"],
         "model": model.name, "model_sha256": model.sha256, "class_names": list(names),
         "input_scale": clf.input_scale, "attack": attack.name,
         "budget": contract.budget_record(budget), "loss": loss, "target": config.target,
@@ -410,6 +424,19 @@ def _begin(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
         "evaluations": universal["fit_queries"], "sweep_grad_evals": 0, "sweep_queries": 0}
 
 
+def _context(classifier: Classifier, config: AuditConfig, budget: Budget, out_dir: Path
+             ) -> AuditContext:
+    """What the audit's parts share. A randomised model's batch holds fewer photos, each
+    evaluated --eot times; its attacks run all their steps (AutoAttack's randomised version
+    does): a stop at the first decisive evaluation is a stop at the luckiest of many noisy
+    tests, short of a flip that lasts."""
+    settings = replace(config.settings(), batch_size=classifier.attack_batch(config.batch_size),
+                       early_stop=config.early_stop and not classifier.random)
+    return AuditContext(classifier, config.attack_impl, budget, settings, config, out_dir,
+                        config.target_index(classifier.class_names),
+                        DeltaHistogram(classifier.channels))
+
+
 def run_audit(
     classifier: Classifier,
     source: PhotoSource,
@@ -431,10 +458,7 @@ def run_audit(
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    ctx = AuditContext(classifier, config.attack_impl, budget or config.budget(),
-                   config.settings(), config, out_dir,
-                   config.target_index(classifier.class_names),
-                   DeltaHistogram(classifier.channels))
+    ctx = _context(classifier, config, budget or config.budget(), out_dir)
     manifest, fingerprint, fit_cost = _begin(ctx, source, model, command_line, log)
     journal = Journal(out_dir / JOURNAL_NAME)
     done = journal.resume(fingerprint, indices=source.indices) if resume \

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..channels import written
 from ..paths import UNIVERSAL_PNG
 from ..results.rows import universal_flips
+from .text import randomness_line
 
 
 def _fmt(v, pct=True) -> str:
@@ -78,6 +79,9 @@ def summary_table(results: dict, *, results_path: Path, report_path: Path | None
         rows.append(("flips surviving", ", ".join(
             f"{written(name)} {_fmt(e.get('rate'))}" for name, e in survival.items()
             if isinstance(e, dict))))
+    random = randomness_line(m, s)
+    if random:
+        rows.append(("randomness", random))
     if results["curve"]:
         rows.append(("flip rate by eps", " ".join(
             f"{c['eps']}:{c['flip_rate']:.0%}" for c in results["curve"][1:])))

@@ -13,7 +13,7 @@ from .. import threats
 from ..formatting import DASH, ci, counts, fixed, num, pct, seconds, short_sha, sort_value
 
 __all__ = ["DASH", "ci", "class_phrase", "counts", "fixed", "num", "pct", "plain_sentence",
-           "seconds", "short_sha", "sort_value"]
+           "randomness_line", "seconds", "short_sha", "sort_value"]
 
 
 _SIMPLE_WORD = re.compile(r"[a-z]{2,30}")
@@ -77,3 +77,22 @@ def plain_sentence(manifest: dict, summary: dict) -> str:
         return f"{subject} {verb} {pct(rate, 0)} of {pool} into {what}."
     verb = "flips" if singular else "flip"
     return f"{subject} {verb} {pct(rate, 0)} of {pool}."
+
+
+def randomness_line(manifest: dict, summary: dict) -> str | None:
+    """How a model random at inference was audited and how random it proved, in one line
+    (console, report, Markdown); None for a deterministic model's audit."""
+    how = manifest.get("randomness")
+    if not isinstance(how, dict):
+        return None
+    seen = summary.get("randomness")
+    seen = seen if isinstance(seen, dict) else {}
+    line = (f"random at inference: attacked with EOT over {fixed(how.get('eot'), 0)} draws per "
+            f"step, each prediction the majority of {fixed(how.get('votes'), 0)} fresh draws")
+    if num(seen.get("n_clean")):
+        line += (f"; clean photos: {pct(seen.get('clean_unanimous'))} unanimous, "
+                 f"{pct(seen.get('clean_against_majority'))} of draws against the majority")
+    if num(seen.get("mean_flip_probability")) is not None:
+        line += (f"; adversarial PNGs: mean flip probability "
+                 f"{pct(seen.get('mean_flip_probability'))}")
+    return line

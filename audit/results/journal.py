@@ -203,7 +203,8 @@ def _probs(value: object) -> bool:
 # failing somewhere deep inside (a linf of 1e300 would size a histogram of 1e300 bins).
 ROW = {"index": is_index, "path": _text, "true_label": _text,
        "clean_conf": _number, "clean_probs": _probs,
-       "attacked": lambda v: isinstance(v, bool)}
+       "attacked": lambda v: isinstance(v, bool),
+       "votes": lambda v: _count(v) and 1 <= v <= 10_001}  # a randomised model's draws
 ATTACKED_ROW = {
     "adv_conf": _maybe(_number), "adv_probs": _probs,
     "adv_ref_prob": _number, "flipped": lambda v: isinstance(v, bool),
@@ -214,9 +215,10 @@ ATTACKED_ROW = {
     "ssim": _maybe(_number),
     "min_eps": _maybe(lambda v: _count(v) and v <= 255),
     "gradient_useless": lambda v: isinstance(v, bool), "grad_evals": _count,
-    "queries": _count, "found_by": _maybe(_text), "survives": _maybe(_survives)}
+    "queries": _count, "found_by": _maybe(_text), "survives": _maybe(_survives),
+    "flip_probability": _maybe(lambda v: _number(v, 0, 1))}
 OPTIONAL = ("adv_conf", "deliverable_conf", "psnr", "ssim", "min_eps", "gradient_useless",
-            "grad_evals", "queries", "found_by", "l2", "survives")
+            "grad_evals", "queries", "found_by", "l2", "survives", "votes", "flip_probability")
 CLASS_FIELDS = ("reference_label", "clean_pred")
 ATTACKED_CLASS_FIELDS = ("adv_pred", "deliverable_pred")
 

@@ -23,8 +23,10 @@ def json_number(v) -> float | None:
 
 
 def clean_row(*, index: int, path: str, true_label: str, reference_label: str, clean_pred: str,
-              clean_probs: np.ndarray) -> dict:
-    return {
+              clean_probs: np.ndarray, votes: int = 1) -> dict:
+    """A photo's clean prediction. For a randomised model (``votes`` > 1) the probabilities are
+    the shares of ``votes`` fresh draws predicting each class, and the row says so."""
+    row = {
         "index": index,
         "path": path,
         "true_label": true_label,
@@ -33,6 +35,9 @@ def clean_row(*, index: int, path: str, true_label: str, reference_label: str, c
         "clean_conf": json_number(clean_probs.max()),
         "clean_probs": [json_number(p) for p in clean_probs],
     }
+    if votes > 1:
+        row["votes"] = int(votes)
+    return row
 
 
 def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_probs: np.ndarray,
@@ -40,11 +45,16 @@ def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_prob
                  l0: int, l2: float, linf: float, psnr: float, ssim: float,
                  min_eps: int | None, gradient_useless: bool, file_name: str,
                  grad_evals: int, queries: int, found_by: str | None,
-                 survives: dict[str, bool] | None = None) -> dict:
+                 survives: dict[str, bool] | None = None,
+                 flip_probability: float | None = None) -> dict:
     """The row of an attacked photo: what the attack did in memory, what its PNG does, and,
-    for a PNG that flips, which channels (``audit.channels``) the flip survives."""
+    for a PNG that flips, which channels (``audit.channels``) the flip survives. For a
+    randomised model, ``flip_probability`` is the share of the fresh draws on the PNG that
+    meet the goal (the deliverable flip is their majority)."""
     adv_pred = int(adv_probs.argmax())
     del_pred = int(delivered_probs.argmax())
+    extra = {} if flip_probability is None else {
+        "flip_probability": json_number(flip_probability)}
     return {
         **base,
         "attacked": True,
@@ -71,6 +81,7 @@ def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_prob
         "survives": survives,
         "adv_path": f"adversarial/{file_name}",
         "clean_path": f"clean/{file_name}",
+        **extra,
     }
 
 
@@ -115,7 +126,29 @@ def summarise(images: list[dict], class_names: list[str]) -> dict:
         "deliverable_flip_rate": len(delivered) / len(attacked) if attacked else None,
         "mean_confidence_drop": float(np.mean(drops)) if drops else None,
         "channel_survival": channel_survival(delivered),
+        "randomness": randomness(images),
         "per_class": per_class,
+    }
+
+
+def randomness(images: list[dict]) -> dict | None:
+    """For a randomised model's rows (they carry ``votes``): how unstable the clean
+    predictions were (the share of clean photos whose draws were not unanimous, the mean share
+    of draws against the majority) and the mean flip probability of the attacked photos'
+    PNGs; None for a deterministic model's."""
+    rows = [r for r in images if isinstance(r.get("votes"), int) and r["votes"] > 1
+            and isinstance(r.get("clean_conf"), (int, float))]
+    if not rows:
+        return None
+    probs = [r["flip_probability"] for r in rows if r.get("attacked")
+             and isinstance(r.get("flip_probability"), (int, float))]
+    return {
+        "votes": max(r["votes"] for r in rows),
+        "n_clean": len(rows),
+        "clean_unanimous": sum(r["clean_conf"] >= 1 - 1e-6 for r in rows) / len(rows),
+        "clean_against_majority": float(np.mean([1 - r["clean_conf"] for r in rows])),
+        "n_attacked": len(probs),
+        "mean_flip_probability": float(np.mean(probs)) if probs else None,
     }
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from .. import threats
 from ..channels import written
+from ..classifier import EOT_DRAWS, VOTES
 from ..formatting import ci, num, pct
 from ..metrics import wilson_interval
 
@@ -77,11 +78,7 @@ def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
         doubts.append(f"the gradient-free stage ({', '.join(free)}) flipped {len(missed)} images "
                       "the gradient attacks missed: the gradients are masked or misleading, so "
                       "more images may fall to a stronger gradient-free attack")
-    in_memory = num(summary.get("flip_rate"))
-    if rate is not None and in_memory is not None and in_memory > rate:
-        lost = round((in_memory - rate) * n)
-        doubts.append(f"{lost} flips found in memory did not reproduce from their saved PNG: "
-                      "the model is not deterministic or the files were altered")
+    doubts += _reproduction_doubts(manifest, summary, rate, n)
     upper = wilson_interval(round((rate or 0.0) * n), n)[1]
     if upper > MAX_UPPER_BOUND:
         doubts.append(f"too few images: with {n} attacked, the flip rate's 95% interval reaches "
@@ -91,6 +88,40 @@ def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
         return "inconclusive", doubts
     return "robust", [f"{pct(rate)} of the {n} attacked images flip under the strong "
                       f"'{attack}' configuration, and every trust check passes"]
+
+
+def _reproduction_doubts(manifest: dict, summary: dict, rate: float | None, n: int
+                         ) -> list[str]:
+    """In-memory flips their PNG does not reproduce; for a randomised model, also evidence
+    weaker than AutoAttack's randomised version."""
+    randomness = manifest.get("randomness")
+    random = isinstance(randomness, dict)
+    doubts = _randomness_doubts(randomness) if random else []
+    in_memory = num(summary.get("flip_rate"))
+    if rate is not None and in_memory is not None and in_memory > rate:
+        lost = round((in_memory - rate) * n)
+        doubts.append(f"{lost} flips found in memory did not win the majority of fresh draws on "
+                      "their saved PNG: near the boundary the model's randomness decides, so "
+                      "more draws per step (--eot) may flip them for good" if random else
+                      f"{lost} flips found in memory did not reproduce from their saved PNG: "
+                      "the model is not deterministic or the files were altered")
+    return doubts
+
+
+def _randomness_doubts(randomness: dict) -> list[str]:
+    """Why an audit of a randomised model may be weaker than a deterministic one's: fewer EOT
+    draws per step than AutoAttack's randomised version, or fewer votes than the audit's."""
+    eot, votes = num(randomness.get("eot")) or 0, num(randomness.get("votes")) or 0
+    doubts = []
+    if eot < EOT_DRAWS:
+        doubts.append(f"the model is random at inference and each attack evaluation averaged "
+                      f"{eot:g} draws (--eot); with fewer than {EOT_DRAWS} (AutoAttack's "
+                      "randomised version) the attack follows the noise as much as the model, "
+                      f"so a model that holds proves little: audit with --eot {EOT_DRAWS}")
+    if votes < VOTES:
+        doubts.append(f"each prediction was the majority of {votes:g} draws, fewer than "
+                      f"{VOTES}: audit again with this advaudit")
+    return doubts
 
 
 def record(results: dict) -> None:
@@ -125,6 +156,9 @@ def verdict(manifest: dict, summary: dict, trust: dict | None,
     at = threat.describe(num(b.get("eps"))) if threat else f"{b.get('norm')} {b.get('eps')}"
     if isinstance(manifest.get("channel"), str):  # audited behind a channel (--channel)
         at += f" through {written(manifest['channel'])}"
+    randomness = manifest.get("randomness")
+    if isinstance(randomness, dict):  # a model random at inference, attacked with EOT
+        at += f" (random model: EOT over {num(randomness.get('eot')) or 0:g} draws)"
     attack = str(manifest.get("attack") or "attack").upper()
     rate = num(summary.get("flip_rate"))
     here = f"{pct(rate)} flipped, 95% CI {ci(summary.get('flip_rate_ci95'))}"

@@ -123,3 +123,30 @@ def counted(model: keras.Model) -> tuple[keras.Model, Calls]:
     calls = Calls()
     inputs = keras.Input(tuple(model.inputs[0].shape[1:]))
     return keras.Model(inputs, model(CallCounter(calls)(inputs))), calls
+
+
+@keras.saving.register_keras_serializable(package="advaudit_tests")
+class RandomInvert(keras.layers.Layer):
+    """A random layer at inference (not a training-only one): each image is shown inverted
+    (x -> 1 - x) with probability ``rate``. On the ramp photos an inverted photo reads as the
+    other class, so a single draw's gradient points the wrong way a ``rate`` of the time, while
+    the majority of draws still classifies clean photos right: the case EOT exists for."""
+
+    def __init__(self, rate: float = 0.35, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.seed = rate, seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x):
+        u = keras.random.uniform(keras.ops.shape(x)[:1], seed=self.generator)
+        sign = keras.ops.where(u < self.rate, -1.0, 1.0)[:, None, None, None]
+        return sign * (x - 0.5) + 0.5
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+def randomly_inverted(model: keras.Model, rate: float = 0.35) -> keras.Model:
+    """``model`` behind a ``RandomInvert`` layer: standard layers plus one random layer."""
+    inputs = keras.Input(model.inputs[0].shape[1:])
+    return keras.Model(inputs, model(RandomInvert(rate)(inputs)))
