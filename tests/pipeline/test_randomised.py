@@ -159,3 +159,9 @@ def test_eot_on_a_deterministic_model_is_refused(tiny_model_file, photo_folder, 
     assert "Traceback" not in r.output
     r = CliRunner().invoke(main, ["audit", str(tiny_model_file), "--eot", "0", "--no-report"])
     assert r.exit_code == 2 and "--eot" in r.output
+
+
+def test_the_report_says_how_random_the_model_was(audits):
+    html = audits[EOT_DRAWS].to_html().read_text()
+    assert "A random model" in html and "EOT over 20 draws per step" in html
+    assert "mean flip probability" in html
