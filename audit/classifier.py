@@ -1,16 +1,24 @@
-"""A Keras model seen as a classifier of uint8 photos: logits and probabilities from counts.
+"""What the engine, the attacks, the trust checks and the preflight may ask of a model.
 
-Attacks work in pixel counts (0..255). This wrapper owns the mapping to what the model expects
-(``input_scale``: the value of a white pixel) and finds pre-softmax logits, because a margin on
-saturated softmax outputs has a vanishing gradient (the classic source of false robustness).
+``Classifier`` is the protocol: logits for a batch of photos in pixel counts (0..255),
+the goal test, predictions, the input's size and channels, the class names, whether gradients
+exist (``gradients``: a TFLite or ONNX file is query-only) and whether the model is random at
+inference. ``ModelClassifier`` is the shared implementation every model source builds on: a
+source (``audit.models``: Keras, TFLite, ONNX) only says how one batch goes through its model
+(``_forward``); counts-to-input scaling, output kinds, EOT draws and votes, a channel in front
+of the model (``--channel``) and a surrogate for gradients (``--surrogate``) live here, once.
+
+Attacks work in pixel counts. The mapping to what the model expects (``input_scale``: the value
+of a white pixel) and the pre-softmax logits are found here, because a margin on saturated
+softmax outputs has a vanishing gradient (the classic source of false robustness).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Protocol, runtime_checkable
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -32,76 +40,46 @@ def succeeded(probs: tf.Tensor, label: tf.Tensor, target: tf.Tensor) -> tf.Tenso
     return tf.where(target >= 0, tf.equal(pred, target), tf.not_equal(pred, label))
 
 
-def _activation_name(layer) -> str | None:
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    act = getattr(layer, "activation", None)
-    if act is None:
-        return None
-    return getattr(act, "__name__", str(act))
+@runtime_checkable
+class Classifier(Protocol):
+    """A model as the audit sees it. Attacks call ``logits``/``scores``/``met`` inside compiled
+    steps (TensorFlow ops; a query-only model runs on the host through ``tf.numpy_function``),
+    ``predict`` outside them; ``program`` keeps compiled steps per configuration."""
+
+    class_names: list[str]
+    input_scale: float
+    gradients: bool  # whether attacks may differentiate through the model itself
+    surrogate: Classifier | None  # whose gradients the gradient stages follow instead
+
+    @property
+    def input_size(self) -> tuple[int, int]: ...
+
+    @property
+    def channels(self) -> int: ...
+
+    @property
+    def random(self) -> bool: ...
+
+    def attack_batch(self, batch_size: int) -> int: ...
+
+    def logits(self, counts: tf.Tensor, consts: dict | None = None) -> tf.Tensor: ...
+
+    def scores(self, counts: tf.Tensor, consts: dict | None = None
+               ) -> tuple[tf.Tensor, tf.Tensor]: ...
+
+    def met(self, probs: tf.Tensor, label: tf.Tensor, target: tf.Tensor) -> tf.Tensor: ...
+
+    def predict(self, counts: np.ndarray, batch_size: int = 64) -> np.ndarray: ...
+
+    def program(self, key: tuple, build: Callable[[], object]): ...
 
 
-def _logits_head(model: keras.Model):
-    """(kind, logits_fn or None, how) from the final layer, without running the model.
-
-    ``logits_fn`` maps model input to pre-activation outputs; None when the graph cannot be
-    split, in which case the caller falls back to log-probabilities.
-    """
-    last = model.layers[-1]
-    act = _activation_name(last)
-    if act == "linear":  # visibly no activation: logits, whatever range the values fall in
-        return LOGITS, None, f"final layer {last.name!r} has activation linear"
-    if act not in ("softmax", "sigmoid"):
-        return None, None, f"final layer {last.name!r} has activation {act or 'none'}"
-    kind = SOFTMAX if act == "softmax" else SIGMOID
-    try:
-        feature_model = keras.Model(model.inputs, last.input)
-    except Exception as exc:  # subclassed or multi-input models cannot be cut
-        return kind, None, f"cannot cut the graph before {last.name!r} ({type(exc).__name__})"
-    if isinstance(last, (keras.layers.Softmax, keras.layers.Activation)):
-        def fn(x):
-            return feature_model(x, training=False)
-
-        return kind, fn, f"inputs of final {type(last).__name__} layer {last.name!r}"
-    if isinstance(last, keras.layers.Dense):
-        def fn(x):
-            h = feature_model(x, training=False)
-            z = keras.ops.matmul(h, last.kernel)
-            return z + last.bias if last.use_bias else z
-
-        return kind, fn, f"pre-activation of final Dense layer {last.name!r}"
-    return kind, None, f"final layer {type(last).__name__} cannot be split from its activation"
-
-
-def output_names(model: keras.Model) -> list[str]:
-    """Names of a model's outputs as Keras reports them (the output layers' names)."""
-    outputs = list(getattr(model, "outputs", None) or [])
-    try:
-        names = [str(n) for n in model.output_names]
-    except Exception:  # models without a static graph
-        names = []
-    return names if len(names) == len(outputs) else [f"output_{i}" for i in range(len(outputs))]
-
-
-def select_output(model: keras.Model, name: str | None) -> keras.Model:
-    """The model cut down to the one output ``name``, so that class names, the output kind and
-    the logits all come from the head the user picked; a model with several outputs and no
-    choice is refused rather than guessed (output 0 and the last layer need not be one head).
-    """
-    outputs = list(getattr(model, "outputs", None) or [])
-    names = output_names(model)
-    if len(outputs) <= 1:
-        if name is not None and names and name != names[0]:
-            raise ValueError(f"--output {name!r} does not exist: the model has one output "
-                             f"({names[0]}); drop --output")
-        return model
-    if name is None:
-        raise ValueError(f"the model has {len(outputs)} outputs ({', '.join(names)}): pick the "
-                         "one with class scores with --output NAME")
-    if name not in names:
-        raise ValueError(f"--output {name!r} is not one of the model's outputs "
-                         f"({', '.join(names)})")
-    return keras.Model(model.inputs, outputs[names.index(name)], name=f"{model.name}_{name}")
+def attacked_by_gradient(classifier: Classifier) -> Classifier | None:
+    """The model gradient stages run on: the model itself, its surrogate, or None (a
+    query-only model without ``--surrogate``: gradient stages cannot run)."""
+    if getattr(classifier, "surrogate", None) is not None:
+        return classifier.surrogate
+    return classifier if getattr(classifier, "gradients", True) else None
 
 
 class ProgramCache:
@@ -117,56 +95,79 @@ class ProgramCache:
         return self.programs[key]
 
 
-@dataclass
-class Classifier(ProgramCache):
-    """The Keras model as the engine sees it. ``draws`` and ``votes`` are 1 for a deterministic
-    model; a model random at inference (``randomised``) is attacked through the average of
-    ``draws`` evaluations (EOT) and predicts by the majority of ``votes`` fresh draws."""
+@dataclass(eq=False)
+class ModelClassifier(ProgramCache):
+    """The shared implementation of ``Classifier``. A model source subclasses it and
+    implements ``_forward`` (one batch of model inputs to outputs of kind ``_forward_kind``)
+    and ``fingerprint``; the rest — scaling, logits from any output kind, EOT draws, votes, a
+    channel in front, a surrogate — is the same for every source.
 
-    model: keras.Model
+    ``draws`` and ``votes`` are 1 for a deterministic model; a model random at inference
+    (``randomised``) is attacked through the average of ``draws`` evaluations (EOT) and
+    predicts by the majority of ``votes`` fresh draws."""
+
     class_names: list[str]
+    input_shape: tuple[int, int, int]  # height, width, channels of one photo
     input_scale: float = 1.0
     output_kind: str = SOFTMAX
     logits_source: str = ""
-    _logits_fn: object = field(default=None, repr=False)
-    _predict_fn: object = field(default=None, repr=False)
     programs: dict = field(default_factory=dict, repr=False)  # compiled attack steps, by config
     draws: int = 1  # evaluations averaged per attack step (EOT)
     votes: int = 1  # fresh draws a prediction is the majority of
+    channel: object = None  # an audit.channels.Channel every image goes through first
+    surrogate: Classifier | None = None  # gradient stages run on it (--surrogate)
+    _predict_fn: object = field(default=None, repr=False)
 
-    @classmethod
-    def from_model(
-        cls, model: keras.Model, class_names: list[str] | None = None, input_scale: float = 1.0,
-        *, binary_logit: bool = False,
-    ) -> Classifier:
-        """Raises ValueError when ``class_names`` do not fit the model, ``ModelError`` when the
-        model is not a classifier (one linear output) or ``binary_logit`` does not fit it."""
-        kind, fn, how = _logits_head(model)
-        visible = kind is not None
-        if kind is None:
-            kind = _probe_output_kind(model, input_scale)
-            how = how if kind == LOGITS else how + "; outputs look like " + kind
-        n_out = int(model.outputs[0].shape[-1]) if getattr(model, "outputs", None) else 2
-        kind = _single_output_kind(kind, n_out, visible, binary_logit)
-        n_classes = 2 if kind in TWO_CLASS_KINDS else n_out
-        if class_names and len(class_names) != n_classes:
-            raise ValueError(f"{len(class_names)} class names given for a model with "
-                             f"{n_classes} classes")
-        names = list(class_names) if class_names else [f"class_{i}" for i in range(n_classes)]
-        clf = cls(model, names, float(input_scale), kind, how, fn)
-        if fn is None and kind != LOGITS:
-            clf.logits_source = how + " (using log-probabilities; margins are unchanged)"
-        return clf
+    source: ClassVar[str] = "model"  # the adapter's name, recorded in the manifest
+    gradients: ClassVar[bool] = True
 
-    def _same_model(self, **changes) -> dict:
-        """This classifier's fields with ``changes``, and nothing compiled for the old ones."""
-        kept = {f.name: getattr(self, f.name) for f in fields(Classifier)}
-        return {**kept, "_predict_fn": None, "programs": {}, **changes}
+    def _forward(self, x: tf.Tensor) -> tf.Tensor:
+        """The model's outputs for inputs already scaled to what it expects."""
+        raise NotImplementedError
 
-    def randomised(self, draws: int = EOT_DRAWS) -> Classifier:
+    @property
+    def _forward_kind(self) -> str:
+        """What ``_forward`` returns: ``output_kind``, or LOGITS where the source found them."""
+        return self.output_kind
+
+    @property
+    def logits_split(self) -> bool:
+        """Whether the attacks see the model's own pre-activation logits."""
+        return self._forward_kind in (LOGITS, BINARY_LOGIT) or self.output_kind == LOGITS
+
+    def _fresh(self, **changes) -> ModelClassifier:
+        """The same model with ``changes``, and nothing compiled for the old settings."""
+        return replace(self, _predict_fn=None, programs={}, **changes)
+
+    def randomised(self, draws: int = EOT_DRAWS) -> ModelClassifier:
         """The same model known to be random at inference: attacks see the mean of ``draws``
         evaluations (EOT), predictions are the majority of ``VOTES`` fresh draws."""
-        return replace(self, draws=int(draws), votes=VOTES, _predict_fn=None, programs={})
+        return self._fresh(draws=int(draws), votes=VOTES)
+
+    def behind(self, channel) -> ModelClassifier:
+        """The model behind a channel (``--channel``: JPEG, resizing): every image it is shown
+        first goes through the channel, as an uploaded photo would. The forward pass runs the
+        real, deterministic codec (``audit.channels``) on the image rounded to the grid; the
+        backward pass takes the channel as the identity (BPDA, Athalye, Carlini & Wagner 2018),
+        so gradient attacks optimise through it and query attacks simply see it."""
+        surrogate = self.surrogate.behind(channel) if self.surrogate is not None else None
+        return self._fresh(channel=channel, surrogate=surrogate)
+
+    def with_surrogate(self, surrogate: Classifier) -> ModelClassifier:
+        """The model whose gradient stages follow ``surrogate`` (``--surrogate``); every flip
+        found there is confirmed on this model before it counts (``audit.attacks.cascade``)."""
+        return self._fresh(surrogate=surrogate)
+
+    @property
+    def plain(self) -> ModelClassifier | None:
+        """The model without its channel (re-checks through other channels use it); None when
+        there is no channel."""
+        if self.channel is None:
+            return None
+        cached = self.__dict__.get("_plain")
+        if cached is None:
+            cached = self.__dict__["_plain"] = self._fresh(channel=None, surrogate=None)
+        return cached
 
     @property
     def random(self) -> bool:
@@ -180,31 +181,38 @@ class Classifier(ProgramCache):
 
     @property
     def input_size(self) -> tuple[int, int]:
-        shape = self.model.inputs[0].shape
-        return int(shape[1]), int(shape[2])
+        return int(self.input_shape[0]), int(self.input_shape[1])
 
     @property
     def channels(self) -> int:
-        return int(self.model.inputs[0].shape[-1])
+        return int(self.input_shape[2])
 
     def _seen(self, counts: tf.Tensor) -> tf.Tensor:
-        """What the model is shown of ``counts`` (a channel in between, say)."""
-        return counts
+        """What the model is shown of ``counts``: the image, or the image after the channel
+        (forward through the codec, backward as the identity)."""
+        channel = self.channel
+        if channel is None:
+            return counts
+
+        def run(x: np.ndarray) -> np.ndarray:
+            grid = np.clip(np.round(x), 0, 255).astype(np.uint8)
+            return channel.batch(grid).astype(np.float32)
+
+        after = tf.numpy_function(run, [counts], tf.float32, stateful=False)
+        after.set_shape(counts.shape)
+        return counts + tf.stop_gradient(after - counts)
 
     def _one_draw(self, counts: tf.Tensor) -> tf.Tensor:
         """Class logits of one evaluation, always in inference mode."""
-        x = counts * (self.input_scale / 255.0)
-        if self._logits_fn is not None:
-            z = self._logits_fn(x)
+        out = self._forward(counts * (self.input_scale / 255.0))
+        kind = self._forward_kind
+        if kind == SOFTMAX:
+            z = tf.math.log(tf.maximum(out, 1e-30))
+        elif kind == SIGMOID:
+            p = tf.clip_by_value(out, 1e-7, 1 - 1e-7)
+            z = tf.math.log(p) - tf.math.log1p(-p)
         else:
-            out = self.model(x, training=False)
-            if self.output_kind == SOFTMAX:
-                z = tf.math.log(tf.maximum(out, 1e-30))
-            elif self.output_kind == SIGMOID:
-                p = tf.clip_by_value(out, 1e-7, 1 - 1e-7)
-                z = tf.math.log(p) - tf.math.log1p(-p)
-            else:
-                z = out
+            z = out
         if self.output_kind in TWO_CLASS_KINDS:  # one unit is the two logits [0, z]
             z = tf.concat([tf.zeros_like(z[:, :1]), z[:, :1]], axis=1)
         return z
@@ -274,7 +282,16 @@ class Classifier(ProgramCache):
         return total / float(self.votes)
 
 
-def _single_output_kind(kind: str, n_out: int, visible: bool, binary_logit: bool) -> str:
+def checked_classes(n_classes: int, class_names: list[str] | None) -> list[str]:
+    """The class names for a model with ``n_classes`` outputs (``class_i`` when none are
+    given); ValueError when the count does not fit."""
+    if class_names and len(class_names) != n_classes:
+        raise ValueError(f"{len(class_names)} class names given for a model with "
+                         f"{n_classes} classes")
+    return list(class_names) if class_names else [f"class_{i}" for i in range(n_classes)]
+
+
+def single_output_kind(kind: str, n_out: int, visible: bool, binary_logit: bool) -> str:
     """One output unit is a classifier only as a sigmoid probability or a binary logit; a
     linear unit is as likely a regression score, and attacking it as a one-class classifier
     can never flip anything (a green result for a model that was never tested)."""
@@ -294,49 +311,11 @@ def _single_output_kind(kind: str, n_out: int, visible: bool, binary_logit: bool
                      "if it is the logit of a binary classifier, pass --binary-logit")
 
 
-def _probe_output_kind(model: keras.Model, input_scale: float) -> str:
-    """Guess the output kind of a model whose final activation is not visible."""
-    shape = [4, *[int(d) for d in model.inputs[0].shape[1:]]]
-    x = tf.random.stateless_uniform(shape, seed=(1, 2)) * input_scale
-    out = np.asarray(model(x, training=False))
+def output_kind_of(out: np.ndarray) -> str:
+    """The kind of outputs a model gave on random inputs: probabilities or logits."""
     in_unit = np.all(out >= 0) and np.all(out <= 1)
     if out.shape[-1] == 1 and in_unit:
         return SIGMOID
     if in_unit and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3):
         return SOFTMAX
     return LOGITS
-
-
-@dataclass(eq=False)
-class ChannelClassifier(Classifier):
-    """The model behind a channel (``--channel``: JPEG, resizing): every image it is shown
-    first goes through the channel, as an uploaded photo would. The forward pass runs the real,
-    deterministic codec (``audit.channels``) on the image rounded to the grid; the backward
-    pass takes the channel as the identity (BPDA, Athalye, Carlini & Wagner 2018), so gradient
-    attacks optimise through it and query attacks simply see it. The audit, its deliverable
-    check (the PNG read back, then the channel) and its trust checks all see this model."""
-
-    channel: object = None  # an audit.channels.Channel
-
-    @classmethod
-    def behind(cls, clf: Classifier, channel) -> ChannelClassifier:
-        return cls(**clf._same_model(), channel=channel)
-
-    @property
-    def plain(self) -> Classifier:
-        """The model without the channel (the re-checks through other channels use it)."""
-        cached = self.__dict__.get("_plain")
-        if cached is None:
-            cached = self.__dict__["_plain"] = Classifier(**self._same_model())
-        return cached
-
-    def _seen(self, counts: tf.Tensor) -> tf.Tensor:
-        channel = self.channel
-
-        def run(x: np.ndarray) -> np.ndarray:
-            grid = np.clip(np.round(x), 0, 255).astype(np.uint8)
-            return channel.batch(grid).astype(np.float32)
-
-        after = tf.numpy_function(run, [counts], tf.float32, stateful=False)
-        after.set_shape(counts.shape)
-        return counts + tf.stop_gradient(after - counts)

@@ -9,6 +9,9 @@
 * the report's templates are reached through an import (``reports_templates``), not a string;
 * no function over 60 lines; no attack named by a string literal outside ``audit/attacks/``;
 * ``victims`` depends on the audit core only, ``optim_demos`` on ``audit.engine`` only;
+* the model sources (``audit.models``) stand on the ground floor; only the Keras adapter
+  imports Keras, and every query-only source named in ``audit.models.sources`` is a module
+  with a ``load``;
 * no import cycles between files, counting imports inside functions too.
 """
 
@@ -25,11 +28,13 @@ TOP_FLOOR = ("audit.cli", "audit.pipeline.api")  # the entry points: command lin
 GROUND = ("audit.errors", "audit.fileio", "audit.paths", "audit.lock", "audit.formatting",
           "audit.metrics", "audit.images", "audit.classifier", "audit.timing", "audit.version",
           "audit.channels")
-CORE = (*GROUND, "audit.engine", "audit.attacks.losses")
+CORE = (*GROUND, "audit.engine", "audit.attacks.losses", "audit.models")
+KERAS_ADAPTER = "audit.models.keras_model"  # the one module of audit/ that knows Keras
 # what each floor may import of advaudit (besides itself); the pipeline and the CLI: anything
 FLOORS = {
     GROUND: GROUND,
     ("audit.engine",): GROUND,
+    ("audit.models",): GROUND,
     ("audit.threats",): (*GROUND, "audit.engine"),
     ("audit.attacks",): (*GROUND, "audit.engine", "audit.threats"),
     ("audit.results",): (*GROUND, "audit.threats"),
@@ -260,3 +265,31 @@ def test_the_command_line_offers_exactly_the_registries():
     assert list(options["attack"].type.choices) == list(ATTACKS)
     assert list(options["threat"].type.choices) == list(THREATS)
     assert "--norm" in options["threat"].opts  # the option's older name still works
+
+
+def test_only_the_keras_adapter_imports_keras(graph):
+    """The engine, attacks, trust checks, preflight and pipeline ask a ``Classifier`` (the
+    protocol); a TFLite, ONNX or any other source is one adapter module, not six edits."""
+    offenders = sorted(f"{mod} imports {dep}" for mod, deps in graph.items()
+                       if mod.startswith("audit") and mod != KERAS_ADAPTER
+                       for dep in deps if under(dep, ("keras", "tf_keras")))
+    assert offenders == []
+    assert "keras" in graph[KERAS_ADAPTER]  # the checker sees an import where there is one
+    uses = sorted(f"{path.relative_to(ROOT)}:{node.lineno}"
+                  for path in (ROOT / "audit").rglob("*.py")
+                  if module_name(path) != KERAS_ADAPTER
+                  for node in ast.walk(ast.parse(path.read_text(), str(path)))
+                  if isinstance(node, ast.Attribute) and node.attr == "keras"
+                  and isinstance(node.value, ast.Name) and node.value.id == "tf")
+    assert uses == []  # tf.keras is Keras by another name
+
+
+def test_every_model_source_is_one_adapter_module_with_a_load():
+    import importlib
+
+    from audit.models import sources
+
+    for suffix, module in sources.QUERY_ONLY.items():
+        assert suffix.startswith(".") and suffix == suffix.lower()
+        adapter = importlib.import_module(f"audit.models.{module}")
+        assert callable(adapter.load), module

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
-
-from audit.classifier import Classifier, select_output
+from audit.classifier import Classifier
 from audit.errors import ModelError
+from audit.models import sources
+from audit.models.keras_model import KerasClassifier, check_image_model, select_output
 
 from . import hub, registry
 from .model_files import load_model_file, sha256_of
@@ -41,6 +41,8 @@ def load_victim(
     vouches that a single linear output is the logit of a binary classifier."""
     spec = spec or registry.DEFAULT_VICTIM
     source = None
+    if sources.file_source(spec) and spec not in registry.VICTIMS:
+        return _query_only(spec, weights, labels, input_scale, output, binary_logit)
     if spec in registry.VICTIMS:
         victim = registry.VICTIMS[spec]
         model, path = victim.load(weights)
@@ -68,7 +70,7 @@ def load_victim(
         scale = input_scale if input_scale is not None else 1.0
     check_image_model(model, spec)
     try:
-        clf = Classifier.from_model(model, names, scale, binary_logit=binary_logit)
+        clf = KerasClassifier.from_model(model, names, scale, binary_logit=binary_logit)
     except ModelError as exc:
         raise ModelError(f"{spec}: {exc}") from None
     except ValueError as exc:
@@ -79,15 +81,12 @@ def load_victim(
                         sha256_of(Path(path)), source)
 
 
-def check_image_model(model: keras.Model, spec: str) -> None:
-    """Refuse models advaudit cannot attack, before any photo is read."""
-    inputs = getattr(model, "inputs", None)
-    if not inputs or len(inputs) != 1:
-        raise ModelError(f"{spec}: the model must have exactly one image input")
-    shape = tuple(inputs[0].shape)
-    if len(shape) != 4 or shape[-1] not in (1, 3) or None in shape[1:3]:
-        raise ModelError(f"{spec}: input shape {shape} is not an image batch (N, H, W, 1|3) with "
-                         "fixed height and width; advaudit attacks channels-last image models")
-    out_shape = tuple(model.outputs[0].shape)
-    if len(out_shape) != 2:
-        raise ModelError(f"{spec}: output shape {out_shape} is not (N, classes)")
+def _query_only(spec: str, weights: str | None, labels: list[str] | None,
+                input_scale: float | None, output: str | None, binary_logit: bool
+                ) -> LoadedVictim:
+    """A TFLite or ONNX file through its adapter (``audit.models.sources``)."""
+    for flag, given in (("--weights", weights), ("--output", output)):
+        if given:
+            raise ModelError(f"{flag} goes with a Keras model, not with {Path(spec).name}")
+    clf = sources.load_file(spec, labels, input_scale, binary_logit=binary_logit)
+    return LoadedVictim(clf, Path(spec).name, spec, sha256_of(Path(spec)))

@@ -11,8 +11,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from audit.classifier import select_output
 from audit.errors import ModelError
+from audit.models.keras_model import select_output
 
 from .graph_scan import describe, scan_saved_model
 

@@ -35,6 +35,8 @@ DEFAULT_ATTACK = "auto"  # the audit's attack when none is named: parameter-free
 PROBE = ATTACKS["bim"]
 # ... and the one they probe with under a sparse threat model (L0, patch).
 SPARSE_PROBE = ATTACKS["sparse-rs"]
+# ... and on a query-only model (TFLite, ONNX) under L-inf.
+QUERY_PROBE = ATTACKS["square"]
 
-__all__ = ["ATTACKS", "DEFAULT_ATTACK", "PROBE", "SPARSE_PROBE", "Attack", "AttackResult",
-           "Budget", "Goal", "RunSettings"]
+__all__ = ["ATTACKS", "DEFAULT_ATTACK", "PROBE", "QUERY_PROBE", "SPARSE_PROBE", "Attack",
+           "AttackResult", "Budget", "Goal", "RunSettings"]

@@ -30,7 +30,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..classifier import Classifier
+from ..classifier import Classifier, attacked_by_gradient
 from ..threats import THREATS, ThreatModel
 from .apgd import APGD, APGDTargeted
 from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal, RunSettings, Stage
@@ -98,11 +98,20 @@ class Auto(Attack):
             ("sparse-rs", SparseRS(), None)]
         return [stage for stage in out if threat.name in stage[1].threats]
 
-    def plan(self, budget: Budget) -> list[Stage]:
-        """Each stage under its own budget: APGD's iterations, Square's queries (its steps)."""
+    def plan(self, budget: Budget, *, gradients: bool = True) -> list[Stage]:
+        """Each stage under its own budget: APGD's iterations, Square's queries (its steps);
+        without ``gradients`` the gradient-free stages only."""
         return [Stage(name, attack, loss, attack.budget(budget.eps, 1.0, ITERATIONS,
                                                         budget.threat, budget.queries))
-                for name, attack, loss in self.stage_attacks(budget.threat)]
+                for name, attack, loss in self.stage_attacks(budget.threat)
+                if gradients or not attack.uses_gradient]
+
+    def skipped(self, threat: ThreatModel, gradients: bool) -> list[str]:
+        return [] if gradients else [name for name, attack, _ in self.stage_attacks(threat)
+                                     if attack.uses_gradient]
+
+    def refusal(self, threat: ThreatModel, gradients: bool) -> str | None:
+        return None  # its gradient-free stages still run
 
     def run(self, classifier: Classifier, x0, goal: Goal, budget: Budget,
             settings: RunSettings = DEFAULT_RUN, *, x_start=None,
@@ -116,7 +125,7 @@ class Auto(Attack):
         quiet = replace(settings, on_progress=(lambda e, f: tick(e, 0)) if tick else None,
                         on_settled=None)
         reported = np.zeros(len(standing), bool)
-        plan = self.plan(budget)
+        plan = self.plan(budget, gradients=attacked_by_gradient(classifier) is not None)
         for number, stage in enumerate(plan, 1):
             r = run_stage(stage, classifier, standing, quiet, final=number == len(plan),
                           reported=reported, on_settled=settings.on_settled, x_start=x_start,

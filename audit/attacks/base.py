@@ -146,12 +146,17 @@ class AttackResult:
     grad_useless: np.ndarray  # first gradient all zero or not finite (False without gradients)
     found_by: list[str | None] = field(default_factory=list)
     device_rows: int = 0  # batch rows the device computed, idle slots included (0: not counted)
+    # with --surrogate: whether a gradient stage's point flipped the surrogate (transferred
+    # or not); None when no stage ran on a surrogate
+    surrogate_flip: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> AttackResult:
         """The result of some rows only."""
         return AttackResult(self.x[rows], self.success[rows], self.probs[rows],
                             self.steps[rows], self.grad_evals[rows], self.queries[rows],
-                            self.grad_useless[rows], [self.found_by[int(i)] for i in rows])
+                            self.grad_useless[rows], [self.found_by[int(i)] for i in rows],
+                            surrogate_flip=None if self.surrogate_flip is None
+                            else self.surrogate_flip[rows])
 
     @property
     def total_grad_evals(self) -> int:
@@ -192,10 +197,24 @@ class Attack(ABC):
     # after it run on its survivors as if it had not run (only its cost is added).
     transparent: ClassVar[bool] = False
 
-    def plan(self, budget: Budget) -> list[Stage]:
+    def plan(self, budget: Budget, *, gradients: bool = True) -> list[Stage]:
         """The stages this attack runs, in order, each on the images the ones before left
-        standing (``audit.attacks.cascade``): one, the attack itself, unless it is a cascade."""
+        standing (``audit.attacks.cascade``): one, the attack itself, unless it is a cascade.
+        Without ``gradients`` (a query-only model, no surrogate) only gradient-free stages
+        run; a single attack that needs gradients is refused before (``refusal``)."""
         return [Stage(self.name, self, None, budget)]
+
+    def skipped(self, threat: ThreatModel, gradients: bool) -> list[str]:
+        """Stages left out of the plan because the model has no gradients."""
+        return []
+
+    def refusal(self, threat: ThreatModel, gradients: bool) -> str | None:
+        """Why this attack cannot run on a model without gradients (None: it can)."""
+        if gradients or not self.uses_gradient_under(threat):
+            return None
+        return (f"--attack {self.name} needs the model's gradients; a query-only model (TFLite, "
+                "ONNX) is attacked with --attack square, or by the default cascade (its "
+                "gradient-free stages), or pass --surrogate MODEL.keras")
 
     def stages(self, threat: ThreatModel) -> list[str]:
         """The stages that run under ``threat``, in order, as ``found_by`` names them."""
@@ -217,12 +236,16 @@ class Attack(ABC):
         """Whether any stage that runs under ``threat`` asks for a gradient."""
         return self.uses_gradient
 
-    def traits(self, threat: ThreatModel, n_classes: int) -> dict:
+    def traits(self, threat: ThreatModel, n_classes: int, *, gradients: bool = True) -> dict:
         """What the rest of advaudit may know of this attack, recorded in the manifest: the
-        verdict, merge, console, bench and trust read these, never the attack's name."""
-        return {"uses_gradient": self.uses_gradient_under(threat), "strong": self.strong,
-                "stages": self.stages(threat),
+        verdict, merge, console, bench and trust read these, never the attack's name. Without
+        ``gradients`` the stages that need them are listed as skipped."""
+        skipped = self.skipped(threat, gradients)
+        return {"uses_gradient": self.uses_gradient_under(threat) and gradients,
+                "strong": self.strong,
+                "stages": [s for s in self.stages(threat) if s not in skipped],
                 "gradient_free_stages": self.gradient_free_stages(threat),
+                "skipped_stages": skipped,
                 "yardstick": self.yardstick(threat, n_classes)}
 
     def budget(self, eps: float, step: float = 1.0, steps: int | None = None,

@@ -40,7 +40,7 @@ class Standing:
             x=x0.copy(), success=np.zeros(n, bool), probs=np.zeros((n, n_classes), np.float32),
             steps=np.zeros(n, np.int64), grad_evals=np.zeros(n, np.int64),
             queries=np.zeros(n, np.int64), grad_useless=np.zeros(n, bool),
-            found_by=[None] * n)
+            found_by=[None] * n, surrogate_flip=np.zeros(n, bool))
         return cls(x0, goal, out, np.zeros(n, bool))
 
     def __len__(self) -> int:
@@ -59,9 +59,14 @@ class Standing:
                      for k in parts[0].goal.extra})
         out = AttackResult(*(np.concatenate([getattr(r, f) for r in o]) for f in (
             "x", "success", "probs", "steps", "grad_evals", "queries", "grad_useless")),
-            found_by=[f for r in o for f in r.found_by])
+            found_by=[f for r in o for f in r.found_by],
+            surrogate_flip=np.concatenate([_flips(r) for r in o]))
         return cls(np.concatenate([p.x0 for p in parts]), goal, out,
                    np.concatenate([p.seen for p in parts]))
+
+
+def _flips(r: AttackResult) -> np.ndarray:
+    return r.surrogate_flip if r.surrogate_flip is not None else np.zeros(len(r.success), bool)
 
 
 def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
@@ -88,8 +93,10 @@ def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
     if idx.size == 0:
         return None
     run_settings = replace(settings, loss=stage.loss) if stage.loss else settings
-    votes = Votes(classifier, standing.goal.take(idx), settings.batch_size) \
-        if getattr(classifier, "random", False) else None
+    model = searched_on(classifier, attack)
+    votes = Confirm(classifier, standing.goal.take(idx), settings.batch_size,
+                    transfer=model is not classifier) if Confirm.needed(classifier, attack) \
+        else None
     run_settings = replace(run_settings, on_settled=None if on_settled is None else _passed_on(
         on_settled, idx, standing, reported, stage=stage.name, attack=attack, final=final,
         votes=votes))
@@ -98,7 +105,7 @@ def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
     start = None if x_start is None or seen[idx].any() or attack.transparent \
         else np.asarray(x_start)[idx]
     if done is None:
-        r = attack.run(classifier, standing.x0[idx], standing.goal.take(idx), stage.budget,
+        r = attack.run(model, standing.x0[idx], standing.goal.take(idx), stage.budget,
                        run_settings, x_start=start)
     else:
         if len(done.success) != idx.size:
@@ -115,29 +122,60 @@ def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
     return r
 
 
-class Votes:
-    """A randomised model's flips, confirmed by a fresh vote before they count: the attack's
-    own evaluations (``Classifier.met``) are many noisy tests in a row, so a point one of them
-    found decisive is a candidate, and the majority of ``votes`` fresh draws on it decides.
-    An unconfirmed image stays standing for the next stage; each vote is charged as queries."""
+class Confirm:
+    """Flips claimed where the audited model's own answer was not the one searched, confirmed
+    on it before they count; an unconfirmed image stays standing for the next stage, and each
+    confirmation is charged as queries. Two cases:
 
-    def __init__(self, classifier: Classifier, goal: Goal, batch_size: int) -> None:
+    - a randomised model: the attack's own evaluations (``Classifier.met``) are many noisy
+      tests in a row, so a point one of them found decisive is a candidate, and the majority of
+      ``votes`` fresh draws on it decides;
+    - a transfer (``--surrogate``): a gradient stage searched the surrogate, and the audited
+      model's prediction on the point decides. The result's ``surrogate_flip`` keeps which
+      points flipped the surrogate, the transfer rate's denominator."""
+
+    def __init__(self, classifier: Classifier, goal: Goal, batch_size: int, *,
+                 transfer: bool) -> None:
         self.classifier, self.goal, self.batch_size = classifier, goal, batch_size
-        self.decided: dict[int, bool] = {}  # row of the stage -> its vote's verdict
+        self.transfer = transfer
+        self.cost = max(1, getattr(classifier, "votes", 1))
+        self.decided: dict[int, tuple[bool, np.ndarray]] = {}  # stage row -> (verdict, probs)
+
+    @staticmethod
+    def needed(classifier: Classifier, attack: Attack) -> bool:
+        return getattr(classifier, "random", False) or searched_on(classifier, attack) \
+            is not classifier
 
     def confirm(self, rows: np.ndarray, r: AttackResult) -> AttackResult:
-        """``r`` (the result of ``rows``) with each claimed flip kept only if a vote agrees."""
+        """``r`` (the result of ``rows``) with each claimed flip kept only if the audited model
+        agrees; for a transfer, its probabilities replace the surrogate's."""
         todo = [k for k, row in enumerate(rows) if r.success[k] and int(row) not in self.decided]
         if todo:
-            shares = self.classifier.predict(r.x[todo], self.batch_size)
-            won = self.goal.take(rows[todo]).share_met(shares) > 0.5
-            self.decided.update({int(rows[k]): bool(w) for k, w in zip(todo, won, strict=True)})
-        voted = np.array([int(row) in self.decided for row in rows], bool)
-        success = r.success & np.array([self.decided.get(int(row), False) for row in rows], bool)
-        return replace(r, success=success,
-                       queries=r.queries + np.where(voted, self.classifier.votes, 0),
+            probs = self.classifier.predict(r.x[todo], self.batch_size)
+            goal = self.goal.take(rows[todo])
+            won = goal.share_met(probs) > 0.5 if getattr(self.classifier, "random", False) \
+                else goal.met(probs.argmax(axis=1))
+            self.decided.update({int(rows[k]): (bool(w), p)
+                                 for k, w, p in zip(todo, won, probs, strict=True)})
+        checked = np.array([int(row) in self.decided for row in rows], bool)
+        success = r.success & np.array([self.decided.get(int(row), (False,))[0] for row in rows],
+                                       bool)
+        probs = r.probs
+        if self.transfer and checked.any():
+            probs = r.probs.copy()
+            probs[checked] = [self.decided[int(row)][1] for row in rows[checked]]
+        return replace(r, success=success, probs=probs,
+                       surrogate_flip=_flips(r) | (r.success & self.transfer),
+                       queries=r.queries + np.where(checked, self.cost, 0),
                        found_by=[f if ok else None for f, ok in zip(r.found_by, success,
                                                                     strict=True)])
+
+
+def searched_on(classifier: Classifier, attack: Attack) -> Classifier:
+    """The model a stage searches: the surrogate for a gradient stage when one is given
+    (``--surrogate``), else the audited model itself."""
+    surrogate = getattr(classifier, "surrogate", None)
+    return surrogate if attack.uses_gradient and surrogate is not None else classifier
 
 
 def _fold(standing: Standing, idx: np.ndarray, r: AttackResult, stage: str,
@@ -148,6 +186,8 @@ def _fold(standing: Standing, idx: np.ndarray, r: AttackResult, stage: str,
     out.steps[idx] += r.steps
     out.grad_evals[idx] += r.grad_evals
     out.queries[idx] += r.queries
+    out.surrogate_flip = _flips(out)
+    out.surrogate_flip[idx] |= _flips(r)
     if attack.transparent:
         idx, r = idx[r.success], r.take(np.flatnonzero(r.success))
     first = ~seen[idx] & attack.uses_gradient
@@ -161,7 +201,7 @@ def _fold(standing: Standing, idx: np.ndarray, r: AttackResult, stage: str,
 
 
 def _passed_on(settled: Settled, idx: np.ndarray, standing: Standing, reported: np.ndarray, *,
-               stage: str, attack: Attack, final: bool, votes: Votes | None = None):
+               stage: str, attack: Attack, final: bool, votes: Confirm | None = None):
     """A stage's ``on_settled`` as the cascade's: a flip is final at once (for a randomised
     model, once a fresh vote confirms it), a survivor only in the last stage; costs add those
     of the stages the image went through before."""
@@ -181,6 +221,7 @@ def _passed_on(settled: Settled, idx: np.ndarray, standing: Standing, reported: 
             steps=out.steps[i] + r.steps[keep], grad_evals=out.grad_evals[i] + r.grad_evals[keep],
             queries=out.queries[i] + r.queries[keep],
             grad_useless=np.where(first, r.grad_useless[keep], out.grad_useless[i]),
-            found_by=[stage if s else None for s in r.success[keep]]))
+            found_by=[stage if s else None for s in r.success[keep]],
+            surrogate_flip=_flips(out)[i] | _flips(r)[keep]))
 
     return report

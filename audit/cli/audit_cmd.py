@@ -161,6 +161,9 @@ def refuse_ignored_options(ctx: click.Context, attack: str, *, universal: bool =
               help="Class names in output order, comma-separated (cat,dog).")
 @click.option("--output", "output_name", metavar="NAME",
               help="The output (head) to attack in a model with several outputs.")
+@click.option("--surrogate", metavar="MODEL",
+              help="Run the gradient stages on this Keras model (the one a .tflite/.onnx MODEL "
+                   "was exported from) and re-check every flip on MODEL: a transfer audit.")
 @click.option("--binary-logit", is_flag=True,
               help="MODEL's single linear output is the logit of a binary classifier.")
 @click.option("--input-scale", type=click.Choice(["1", "255"]),
@@ -175,10 +178,12 @@ def refuse_ignored_options(ctx: click.Context, attack: str, *, universal: bool =
 def audit(model, images, attack, eps, step, steps, queries, threat, loss, target, sweep, max_eps,
           universal, universal_fit, channel, eot, batch_size, seed, out, overwrite, resume, shard,
           chunk_size, fail_above, fail_on_inconclusive, no_early_stop,
-          no_trust, no_report, max_cards, as_json, weights, labels, output_name, binary_logit,
-          input_scale, unsafe_load, jit, devices, verbose, junit_xml, markdown) -> None:
-    """Attack MODEL (a path, hf://owner/repo[@revision] or a victim name; default catdog-mini)
-    and measure how often it flips.
+          no_trust, no_report, max_cards, as_json, weights, labels, output_name, surrogate,
+          binary_logit, input_scale, unsafe_load, jit, devices, verbose, junit_xml,
+          markdown) -> None:
+    """Attack MODEL (a .keras/.h5/.tflite/.onnx file or SavedModel folder,
+    hf://owner/repo[@revision] or a victim name; default catdog-mini) and measure how often
+    it flips.
 
     Writes results.json, results.jsonl, results.csv, adversarial/*.png and report.html into
     --out.
@@ -188,7 +193,7 @@ def audit(model, images, attack, eps, step, steps, queries, threat, loss, target
     from ..report.console import summary_json, summary_table
     from ..results.verdict import gate
 
-    protected = run_artifacts(out, images, model, weights)  # no output lands on these
+    protected = run_artifacts(out, images, model, weights, surrogate)  # no output lands here
     check_ci_outputs(junit_xml=junit_xml, markdown=markdown, protected=protected)
     refuse_ignored_options(click.get_current_context(), attack, universal=universal)
     config = AuditConfig(attack=attack, eps=eps, step=step, steps=steps, queries=queries,
@@ -208,7 +213,7 @@ def audit(model, images, attack, eps, step, steps, queries, threat, loss, target
                  report=not no_report, max_cards=max_cards, class_names=label_list,
                  input_scale=float(input_scale) if input_scale else None, weights=weights,
                  unsafe_load=unsafe_load, output=output_name, binary_logit=binary_logit,
-                 shard=shard, log=log,
+                 surrogate=surrogate, shard=shard, log=log,
                  progress=progress_factory(sys.stderr.isatty()),
                  command_line=shlex.join(["advaudit", *sys.argv[1:]]))
     render = summary_json if as_json else summary_table

@@ -134,14 +134,14 @@ def _classifier(model, built_in, weights, labels, input_scale, unsafe_load):
     from victims.loading import load_victim
     from victims.registry import VICTIMS
 
-    from ..classifier import Classifier
+    from ..models.keras_model import KerasClassifier
 
     name = model or built_in or "kaggle-catdog"
     if built_in == "small":
-        return (Classifier.from_model(small_cnn(), list(CLASS_NAMES)), name,
+        return (KerasClassifier.from_model(small_cnn(), list(CLASS_NAMES)), name,
                 "small CNN built in code, untrained weights (speed does not depend on them)")
     if name == "kaggle-catdog" and (built_in or not VICTIMS[name].available()) and not weights:
-        return (Classifier.from_model(kaggle_catdog(), list(CLASS_NAMES)), name,
+        return (KerasClassifier.from_model(kaggle_catdog(), list(CLASS_NAMES)), name,
                 "kaggle-catdog architecture with untrained weights (speed does not depend on "
                 "them)")
     label_list = labels or None

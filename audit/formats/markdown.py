@@ -22,7 +22,7 @@ from .. import threats
 from ..channels import written
 from ..formatting import DASH, ci, num, pct, short_sha
 from ..report.headline import headline
-from ..report.text import randomness_line
+from ..report.text import access_line, randomness_line
 from .base import Format
 
 MAX_IMAGES = 10  # the summary lists the most fragile flipped images, not all of them
@@ -140,6 +140,8 @@ class MarkdownFormat(Format):
                 if isinstance(e, dict)] if isinstance(s.get("channel_survival"), dict) else []
         random = randomness_line(m, s)
         out += ["", f"*{md(random)}*"] if random else []
+        access = access_line(m, s)
+        out += ["", f"*{md(access)}*"] if access else []
         out += _per_class(s.get("per_class") or {})
         out += _fragile_table(_fragile(results.get("images") or []))
         checks = [c for c in (results.get("trust") or {}).get("checks") or []

@@ -9,20 +9,18 @@ every output format, and ``_repr_html_`` so a notebook shows the verdict inline.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 from markupsafe import Markup, escape
 
 from .. import engine
-from ..classifier import EOT_DRAWS, ChannelClassifier, Classifier, select_output
+from ..classifier import EOT_DRAWS, Classifier, attacked_by_gradient
 from ..errors import ModelError, UsageError
 from ..formats import FORMATS
 from ..formatting import ci, counts, pct
@@ -101,34 +99,29 @@ class AuditResults:
             f"<div style='margin:.2em 0 .5em'>{escape(v.note)}</div><table>{cells}</table></div>"))
 
 
-def _model_sha256(model: keras.Model) -> str:
-    """A fingerprint of an in-memory model: its weights, in order."""
-    h = hashlib.sha256()
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    return h.hexdigest()
-
-
 def _classifier(model, *, class_names, input_scale, weights, unsafe_load, output, binary_logit
                 ) -> tuple[Classifier, ModelInfo]:
-    if isinstance(model, keras.Model):
+    from ..models import keras_model
+
+    if keras_model.is_model(model):
+        select_output = keras_model.select_output
         try:
             head = select_output(model, output)
         except ValueError as exc:
             raise ModelError(f"{model.name}: {exc}") from None
         try:
-            clf = Classifier.from_model(head, class_names,
+            clf = keras_model.KerasClassifier.from_model(head, class_names,
                                         1.0 if input_scale is None else input_scale,
                                         binary_logit=binary_logit)
         except ModelError as exc:
             raise ModelError(f"{model.name}: {exc}") from None
         except ValueError as exc:
             raise ModelError(f"{model.name}: {exc}; pass one class name per output") from None
-        return clf, ModelInfo(model.name, "<in memory>", _model_sha256(model))
+        return clf, ModelInfo(model.name, "<in memory>", keras_model.weights_sha256(model))
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise UsageError(f"model: a {type(model).__module__}.{type(model).__qualname__} is not a "
-                         "model: pass a keras.Model, the path of a .keras/.h5 file or "
-                         "SavedModel folder, or a victim name (advaudit victims)")
+                         "model: pass a keras.Model, the path of a .keras/.h5/.tflite/.onnx "
+                         "file or SavedModel folder, or a victim name (advaudit victims)")
     from victims.loading import load_victim
 
     victim = load_victim(None if model is None else str(model), weights,
@@ -224,7 +217,7 @@ def _removed_if_left_empty(folder: Path, created: bool):
 
 
 def run(
-    model: keras.Model | str | Path | None = None,
+    model: Any = None,
     images: str | Path | Sequence[str | Path] | np.ndarray | None = None,
     *,
     labels: Sequence[str | int] | None = None,
@@ -240,6 +233,7 @@ def run(
     unsafe_load: bool = False,
     output: str | None = None,
     binary_logit: bool = False,
+    surrogate: Any = None,
     shard: tuple[int, int] | None = None,
     progress: Progress | None = None,
     log: Log | None = None,
@@ -255,7 +249,9 @@ def run(
     name the model's outputs. ``out`` is the folder for results and PNGs (default: a new
     temporary folder). ``shard=(i, n)`` audits the i-th of n slices of the inputs (0-based).
     ``output`` names the head to attack in a model with several outputs; ``binary_logit``
-    vouches that a single linear output is the logit of a binary classifier.
+    vouches that a single linear output is the logit of a binary classifier. ``surrogate``
+    (a Keras model or its path) runs the gradient stages, every flip re-checked on ``model``:
+    the transfer audit of a query-only TFLite or ONNX file.
     """
     config = _config(config, options)
     budget = config.budget()  # a bad budget fails before any model is loaded
@@ -267,7 +263,8 @@ def run(
         resume = resume and (out_dir / JOURNAL_NAME).is_file()
         clf, info = _checked_model(model, config, log, class_names=class_names,
                                    input_scale=input_scale, weights=weights, output=output,
-                                   unsafe_load=unsafe_load, binary_logit=binary_logit)
+                                   unsafe_load=unsafe_load, binary_logit=binary_logit,
+                                   surrogate=surrogate)
         clf = _audited(config, budget, clf)
         source = _source(images, labels, clf.class_names, out_dir)
         if shard is not None:
@@ -277,11 +274,19 @@ def run(
         results = run_audit(clf, source, config, out_dir, model=info, budget=budget,
                             command_line=command_line or f"audit.run({info.name!r})",
                             resume=resume, progress=progress, log=log)
-        if log and (warning := scale_warning(results)):
-            log(warning)
-        audit = AuditResults(results, out_dir)
-        if report:  # still holding the folder: the report is one of its artifacts
-            _write_report(audit, max_cards, log)
+        audit = _finished(results, out_dir, report=report, max_cards=max_cards, log=log)
+    return audit
+
+
+def _finished(results: dict, out_dir: Path, *, report: bool, max_cards: int,
+              log: Log | None) -> AuditResults:
+    """The results, with the scale warning logged and the report written (the caller still
+    holds the folder: the report is one of its artifacts)."""
+    if log and (warning := scale_warning(results)):
+        log(warning)
+    audit = AuditResults(results, out_dir)
+    if report:
+        _write_report(audit, max_cards, log)
     return audit
 
 
@@ -290,11 +295,17 @@ def _audited(config: AuditConfig, budget, clf: Classifier) -> Classifier:
     uploads reach it). A target the model has no class for, or a budget its input cannot hold
     (a patch larger than the photo, say), is refused here, before any photo is read."""
     config.target_index(clf.class_names)
-    problem = budget.threat.fits(budget.eps, *clf.input_size)
+    gradients = attacked_by_gradient(clf) is not None
+    problem = budget.threat.fits(budget.eps, *clf.input_size) or config.attack_impl.refusal(
+        budget.threat, gradients)
+    if config.sweep and not gradients:
+        problem = ("--sweep searches down from each flip with the gradient stages, which a "
+                   "query-only model (TFLite, ONNX) does not have: drop --sweep, or pass "
+                   "--surrogate MODEL.keras")
     if problem:
         raise UsageError(problem)
     channel = config.channel_impl()
-    return clf if channel is None else ChannelClassifier.behind(clf, channel)
+    return clf if channel is None else clf.behind(channel)
 
 
 def _config(config: AuditConfig | None, options: dict[str, Any]) -> AuditConfig:
@@ -310,13 +321,16 @@ def _config(config: AuditConfig | None, options: dict[str, Any]) -> AuditConfig:
     return config
 
 
-def _checked_model(model, config: AuditConfig, log: Log | None, **how: Any
-                   ) -> tuple[Classifier, ModelInfo]:
-    """The model loaded (on every device of ``devices``) and through the preflight, whose
-    findings go to ``log`` and into the manifest; a failed check is a one-line error."""
+def _checked_model(model, config: AuditConfig, log: Log | None, *, surrogate=None,
+                   **how: Any) -> tuple[Classifier, ModelInfo]:
+    """The model loaded (on every device of ``devices``), with its surrogate, and through the
+    preflight, whose findings go to ``log`` and into the manifest; a failed check is a
+    one-line error."""
     with engine.devices.scope(config.devices):  # weights on every device of --devices
         clf, info = _classifier(model, **how)
-    from victims.preflight import is_random, preflight
+        if surrogate is not None:
+            clf, info = _with_surrogate(clf, info, surrogate, how)
+    from ..models.preflight import is_random, preflight
 
     findings = preflight(clf, bool(how.get("class_names")), config.seed)
     for f in findings:
@@ -332,7 +346,25 @@ def _checked_model(model, config: AuditConfig, log: Log | None, **how: Any
     elif draws is not None:
         raise UsageError(f"--eot {draws}: {info.path} is deterministic (four inference passes "
                          "agree), so there are no draws to average: drop --eot")
-    return clf, ModelInfo(info.name, info.path, info.sha256, findings, info.source)
+    return clf, ModelInfo(info.name, info.path, info.sha256, findings, info.source,
+                          info.surrogate)
+
+
+def _with_surrogate(clf, info: ModelInfo, surrogate, how: dict) -> tuple[Classifier, ModelInfo]:
+    """``clf`` whose gradient stages run on ``surrogate`` (same input and classes, gradients
+    of its own), or a one-line error saying what does not fit."""
+    sur, sinfo = _classifier(surrogate, **{**how, "class_names": clf.class_names,
+                                           "input_scale": clf.input_scale, "weights": None})
+    name = sinfo.path if sinfo.path != "<in memory>" else sinfo.name
+    if not sur.gradients:
+        raise UsageError(f"--surrogate {name}: a {sur.source} model has no gradients either: "
+                         "give the Keras model the audited file was exported from")
+    if (sur.input_size, sur.channels) != (clf.input_size, clf.channels):
+        raise UsageError(f"--surrogate {name}: its input is {sur.input_size} x {sur.channels} "
+                         f"channels, the audited model's {clf.input_size} x {clf.channels}")
+    return clf.with_surrogate(sur), replace(info, surrogate={
+        "name": sinfo.name, "path": sinfo.path, "sha256": sinfo.sha256,
+        "source": getattr(sur, "source", "keras")})
 
 
 def _write_report(audit: AuditResults, max_cards: int, log: Log | None) -> None:

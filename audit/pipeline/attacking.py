@@ -34,7 +34,7 @@ from ..attacks import Attack, AttackResult, Budget, Goal, RunSettings
 from ..attacks.base import Stage
 from ..attacks.cascade import Standing, run_stage
 from ..channels import CHANNELS
-from ..classifier import Classifier
+from ..classifier import Classifier, attacked_by_gradient
 from ..images import Photo, load_png, save_png
 from ..metrics import DeltaHistogram, image_quality, perturbation_norms
 from ..timing import span
@@ -179,6 +179,9 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
     flipped = goal.met(result.probs.argmax(axis=1))
     delivered = goal.met(delivered_probs.argmax(axis=1))
     flip_probability = None
+    surrogate = getattr(clf, "surrogate", None) is not None
+    if surrogate:  # a gradient stage's flip counts once confirmed on the model (cascade.Confirm)
+        flipped = result.success
     if clf.random:  # the attack stopped where its draws were decisive; a fresh majority decides
         flipped = result.success
         flip_probability = goal.share_met(delivered_probs)
@@ -202,7 +205,18 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
             gradient_useless=bool(result.grad_useless[k]), file_name=p.file,
             grad_evals=int(result.grad_evals[k]), queries=int(result.queries[k]),
             found_by=result.found_by[k] if flipped[k] else None, survives=survives[k],
-            flip_probability=None if flip_probability is None else flip_probability[k]))
+            flip_probability=None if flip_probability is None else flip_probability[k],
+            transfer=_transfer(ctx, result, k, bool(flipped[k])) if surrogate else None))
+
+
+def _transfer(ctx: AuditContext, result: AttackResult, k: int, flipped: bool) -> dict:
+    """Where photo ``k``'s flip was found with a surrogate: a gradient stage (on the surrogate,
+    confirmed on the model) or a query stage on the model itself."""
+    stages = {stage.name: stage.attack for stage in ctx.attack.plan(ctx.budget)}
+    by = stages.get(result.found_by[k]) if flipped else None
+    flips = result.surrogate_flip
+    return {"found_on": None if by is None else "surrogate" if by.uses_gradient else "model",
+            "surrogate_flipped": bool(flips is not None and flips[k])}
 
 
 class Settler:
@@ -258,7 +272,8 @@ class Attacking:
                  tick: Callable[[int, int], None] | None = None) -> None:
         self.ctx, self.record, self.flush, self.on_cost = ctx, record, flush, on_cost
         self.settler = Settler(ctx, record, flush)
-        self.plan: list[Stage] = ctx.attack.plan(ctx.budget)
+        self.plan: list[Stage] = ctx.attack.plan(
+            ctx.budget, gradients=attacked_by_gradient(ctx.classifier) is not None)
         self.waiting: list[list[tuple[Standing, list[Pending]]]] = [[] for _ in self.plan]
         self.settings = replace(ctx.settings, on_progress=(lambda e, f: tick(e, 0))
                                 if tick else None, on_settled=None)
@@ -269,8 +284,11 @@ class Attacking:
         where that stage can be the clean pass too, both in one)."""
         sweep = self.ctx.config.sweep
         started = time.perf_counter()
-        # a randomised model's clean pass is a vote of fresh draws, not the probe's one look
-        first = None if sweep or self.ctx.classifier.random else self.plan[0]
+        # a randomised model's clean pass is a vote of fresh draws, not the probe's one look;
+        # with a surrogate the probe looks at the surrogate, the clean pass at the model
+        clf = self.ctx.classifier
+        first = None if sweep or clf.random or getattr(clf, "surrogate", None) is not None \
+            else self.plan[0]
         pending, looked = clean_pass(self.ctx, photos, self.record, first)
         self.flush()
         if not pending:

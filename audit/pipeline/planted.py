@@ -37,17 +37,23 @@ class Plant:
 
 @dataclass(eq=False)
 class PlantedClassifier(ProgramCache):
-    """Quacks like a ``Classifier`` for attacks: class 0 is the sample's side, class 1 the
-    planted adversarial side."""
+    """A ``Classifier`` (the protocol) for attacks: class 0 is the sample's side, class 1 the
+    planted adversarial side; it has gradients where the base model has its own."""
 
     base: Classifier
     class_names: list[str] = field(default_factory=lambda: ["original", "planted"])
     output_kind: str = LOGITS
     programs: dict = field(default_factory=dict, repr=False)
 
+    surrogate = None  # the readout is on the base's own logits: nothing else can stand in
+
     @property
     def input_scale(self) -> float:
         return self.base.input_scale
+
+    @property
+    def gradients(self) -> bool:
+        return bool(getattr(self.base, "gradients", True))
 
     @property
     def input_size(self) -> tuple[int, int]:

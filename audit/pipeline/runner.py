@@ -27,7 +27,7 @@ from ..attacks.base import DEFAULT_QUERIES
 from ..attacks.universal_patch import PLACEABLE
 from ..channels import Channel
 from ..channels import parse as parse_channel
-from ..classifier import DECISIVE, Classifier
+from ..classifier import DECISIVE, Classifier, attacked_by_gradient
 from ..errors import ImageError, Interrupted, ResultsError, UsageError
 from ..formats import FORMATS
 from ..images import Photo, Skipped, load_png
@@ -303,7 +303,8 @@ def _describe(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
         model=model, command_line=command_line, images_dir=source.description, attack=attack,
         budget=budget, loss=loss, target=config.target, early_stop=early_stop,
         seed=config.seed, sweep=sweep, class_names=names, input_scale=clf.input_scale,
-        batch_size=config.batch_size, traits=attack.traits(budget.threat, len(names)),
+        batch_size=config.batch_size, traits=attack.traits(
+            budget.threat, len(names), gradients=attacked_by_gradient(clf) is not None),
         shard={"index": source.shard_of[0] + 1, "count": source.shard_of[1],
                "inputs": source.n_all, "first": first,
                "end": source.indices[-1] + 1 if n else None} if source.shard_of else None)
@@ -311,8 +312,10 @@ def _describe(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
     manifest["channel"] = channel.name if channel else None
     manifest["randomness"] = {"eot": clf.draws, "votes": clf.votes, "decisive": DECISIVE} \
         if clf.random else None
+    manifest["model_access"] = model_access(clf, model)
     fingerprint = {
         "channel": manifest["channel"], "randomness": manifest["randomness"],
+        "model_access": manifest["model_access"],
         "model": model.name, "model_sha256": model.sha256, "class_names": list(names),
         "input_scale": clf.input_scale, "attack": attack.name,
         "budget": contract.budget_record(budget), "loss": loss, "target": config.target,
@@ -321,6 +324,14 @@ def _describe(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
         "indices": [first, source.indices[-1], n] if n else [],
     }
     return manifest, fingerprint
+
+
+def model_access(clf: Classifier, model: contract.ModelInfo) -> dict:
+    """What the audit could ask of the model: its format, whether it has gradients of its
+    own, and the surrogate the gradient stages ran on instead (``--surrogate``)."""
+    return {"format": getattr(clf, "source", "keras"),
+            "gradients": bool(getattr(clf, "gradients", True)),
+            "surrogate": model.surrogate}
 
 
 def _decoded(source: PhotoSource, todo: list[int], ctx: AuditContext

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..channels import written
 from ..paths import UNIVERSAL_PNG
 from ..results.rows import universal_flips
-from .text import randomness_line
+from .text import access_line, randomness_line
 
 
 def _fmt(v, pct=True) -> str:
@@ -82,6 +82,9 @@ def summary_table(results: dict, *, results_path: Path, report_path: Path | None
     random = randomness_line(m, s)
     if random:
         rows.append(("randomness", random))
+    access = access_line(m, s)
+    if access:
+        rows.append(("model access", access))
     if results["curve"]:
         rows.append(("flip rate by eps", " ".join(
             f"{c['eps']}:{c['flip_rate']:.0%}" for c in results["curve"][1:])))

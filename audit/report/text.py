@@ -13,7 +13,7 @@ from .. import threats
 from ..formatting import DASH, ci, counts, fixed, num, pct, seconds, short_sha, sort_value
 
 __all__ = ["DASH", "ci", "class_phrase", "counts", "fixed", "num", "pct", "plain_sentence",
-           "randomness_line", "seconds", "short_sha", "sort_value"]
+           "randomness_line", "access_line", "seconds", "short_sha", "sort_value"]
 
 
 _SIMPLE_WORD = re.compile(r"[a-z]{2,30}")
@@ -95,4 +95,36 @@ def randomness_line(manifest: dict, summary: dict) -> str | None:
     if num(seen.get("mean_flip_probability")) is not None:
         line += (f"; adversarial PNGs: mean flip probability "
                  f"{pct(seen.get('mean_flip_probability'))}")
+    return line
+
+
+def access_line(manifest: dict, summary: dict) -> str | None:
+    """What the audit could ask of a query-only model (TFLite, ONNX) or through a surrogate,
+    in one line (console, report, Markdown): which stages ran where, which could not run and
+    why, and the transfer rate; None for a model audited with its own gradients."""
+    access = manifest.get("model_access")
+    if not isinstance(access, dict):
+        return None
+    traits = manifest.get("attack_traits") if isinstance(manifest.get("attack_traits"), dict) \
+        else {}
+    surrogate = access.get("surrogate") if isinstance(access.get("surrogate"), dict) else None
+    if access.get("gradients") is not False and surrogate is None:
+        return None
+    fmt = str(access.get("format") or "model")
+    line = f"{fmt} model" + (", query-only" if access.get("gradients") is False else "")
+    skipped = [str(x) for x in traits.get("skipped_stages") or []]
+    if skipped:
+        line += (f": could not run {', '.join(skipped)} (they need the model's gradients; "
+                 "--surrogate MODEL.keras runs them on the model it was exported from)")
+    if surrogate is not None:
+        line += f": gradient stages ran on the surrogate {surrogate.get('name')}"
+        moved = summary.get("transfer") if isinstance(summary.get("transfer"), dict) else {}
+        if num(moved.get("surrogate_flips")) is not None:
+            line += (f"; {fixed(moved.get('transferred'), 0)} of "
+                     f"{fixed(moved.get('surrogate_flips'), 0)} surrogate flips transferred "
+                     f"(transfer rate {pct(moved.get('transfer_rate'))}), and the query stages "
+                     f"on the model itself flipped {fixed(moved.get('found_on_model'), 0)} more")
+    free = [str(x) for x in traits.get("gradient_free_stages") or [] if str(x) not in skipped]
+    if free:
+        line += f"; {', '.join(free)} ran on the model itself"
     return line

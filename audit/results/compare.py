@@ -256,6 +256,34 @@ def setting_differences(base: dict, new: dict) -> list[str]:
         out.append(f"sweep max eps: {sb} -> {sn}")
     if _class_names(base) != _class_names(new):
         out.append(f"classes: {','.join(_class_names(base))} -> {','.join(_class_names(new))}")
+    return out + access_differences(mb, mn)
+
+
+def _access(manifest: dict) -> str:
+    """How an audit could reach its model: format, own gradients or not, surrogate."""
+    a = manifest.get("model_access") if isinstance(manifest.get("model_access"), dict) else {}
+    text = str(a.get("format") or "keras")
+    if a.get("gradients") is False:
+        text += " (query-only)"
+    surrogate = a.get("surrogate") if isinstance(a.get("surrogate"), dict) else None
+    return text + (f" with gradients from surrogate {surrogate.get('name')}" if surrogate else "")
+
+
+def access_differences(mb: dict, mn: dict) -> list[str]:
+    """Two artifacts of one model (the .keras file and its int8 .tflite, say): what the audits
+    could ask of each. A query-only audit without a surrogate ran no gradient stage, so its
+    flip rate is a lower bound, and a fall next to a gradient audit is not more robustness."""
+    before, after = _access(mb), _access(mn)
+    if before == after:
+        return []
+    out = [f"model access: {before} -> {after}"]
+    for side, m in (("base", mb), ("new", mn)):
+        skipped = (m.get("attack_traits") or {}).get("skipped_stages") \
+            if isinstance(m.get("attack_traits"), dict) else None
+        if skipped:
+            out.append(f"the {side} audit could not run {', '.join(map(str, skipped))} (no "
+                       "gradients): its flip rate is a lower bound, so a lower rate there is "
+                       "not evidence of more robustness; audit it with --surrogate")
     return out
 
 

@@ -216,9 +216,12 @@ ATTACKED_ROW = {
     "min_eps": _maybe(lambda v: _count(v) and v <= 255),
     "gradient_useless": lambda v: isinstance(v, bool), "grad_evals": _count,
     "queries": _count, "found_by": _maybe(_text), "survives": _maybe(_survives),
-    "flip_probability": _maybe(lambda v: _number(v, 0, 1))}
+    "flip_probability": _maybe(lambda v: _number(v, 0, 1)),
+    "found_on": _maybe(lambda v: v in ("surrogate", "model")),  # with --surrogate
+    "surrogate_flipped": lambda v: isinstance(v, bool)}
 OPTIONAL = ("adv_conf", "deliverable_conf", "psnr", "ssim", "min_eps", "gradient_useless",
-            "grad_evals", "queries", "found_by", "l2", "survives", "votes", "flip_probability")
+            "grad_evals", "queries", "found_by", "l2", "survives", "votes", "flip_probability",
+            "found_on", "surrogate_flipped")
 CLASS_FIELDS = ("reference_label", "clean_pred")
 ATTACKED_CLASS_FIELDS = ("adv_pred", "deliverable_pred")
 

@@ -6,8 +6,8 @@ import math
 import platform
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import metadata
 
-import keras
 import tensorflow as tf
 
 from ..version import __version__
@@ -23,6 +23,7 @@ class ModelInfo:
     sha256: str
     preflight: list[dict] = field(default_factory=list)
     source: dict | None = None
+    surrogate: dict | None = None  # --surrogate: the model the gradient stages ran on
 
 
 def budget_record(budget) -> dict:
@@ -55,7 +56,7 @@ def build_manifest(*, model: ModelInfo, command_line: str, images_dir: str, atta
         "tool": "advaudit",
         "tool_version": __version__,
         "tensorflow_version": tf.__version__,
-        "keras_version": keras.__version__,
+        "keras_version": metadata.version("keras"),
         "python_version": platform.python_version(),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": seed,

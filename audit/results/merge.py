@@ -34,7 +34,7 @@ from .verdict import record as record_verdict
 from .yardstick import cost_per_image
 
 SAME = ("model_sha256", "class_names", "input_scale", "attack", "budget", "loss", "target",
-        "early_stop", "seed", "sweep", "universal", "channel", "randomness")
+        "early_stop", "seed", "sweep", "universal", "channel", "randomness", "model_access")
 FIX = "merge the results.json files the shard audits wrote, unedited"
 
 

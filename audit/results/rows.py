@@ -46,11 +46,14 @@ def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_prob
                  min_eps: int | None, gradient_useless: bool, file_name: str,
                  grad_evals: int, queries: int, found_by: str | None,
                  survives: dict[str, bool] | None = None,
-                 flip_probability: float | None = None) -> dict:
+                 flip_probability: float | None = None,
+                 transfer: dict | None = None) -> dict:
     """The row of an attacked photo: what the attack did in memory, what its PNG does, and,
     for a PNG that flips, which channels (``audit.channels``) the flip survives. For a
     randomised model, ``flip_probability`` is the share of the fresh draws on the PNG that
-    meet the goal (the deliverable flip is their majority)."""
+    meet the goal (the deliverable flip is their majority). With a surrogate, ``transfer``
+    says where the flip was found (``found_on``: the surrogate, then confirmed on the model, or
+    the model itself) and whether a gradient stage's point flipped the surrogate at all."""
     adv_pred = int(adv_probs.argmax())
     del_pred = int(delivered_probs.argmax())
     extra = {} if flip_probability is None else {
@@ -82,6 +85,7 @@ def attacked_row(base: dict, *, class_names: list[str], reference: int, adv_prob
         "adv_path": f"adversarial/{file_name}",
         "clean_path": f"clean/{file_name}",
         **extra,
+        **(transfer or {}),
     }
 
 
@@ -127,6 +131,7 @@ def summarise(images: list[dict], class_names: list[str]) -> dict:
         "mean_confidence_drop": float(np.mean(drops)) if drops else None,
         "channel_survival": channel_survival(delivered),
         "randomness": randomness(images),
+        "transfer": transfer(attacked),
         "per_class": per_class,
     }
 
@@ -150,6 +155,21 @@ def randomness(images: list[dict]) -> dict | None:
         "n_attacked": len(probs),
         "mean_flip_probability": float(np.mean(probs)) if probs else None,
     }
+
+
+def transfer(attacked: list[dict]) -> dict | None:
+    """With a surrogate (rows carry ``surrogate_flipped``): of the attacked photos whose
+    gradient-stage point flipped the surrogate, how many flipped the audited model too (the
+    transfer rate), and how many more the query stages on the model found; None otherwise."""
+    rows = [r for r in attacked if isinstance(r.get("surrogate_flipped"), bool)]
+    if not rows:
+        return None
+    tried = [r for r in rows if r["surrogate_flipped"]]
+    moved = [r for r in tried if r.get("found_on") == "surrogate" and r.get("flipped")]
+    direct = [r for r in rows if r.get("found_on") == "model" and r.get("flipped")]
+    return {"n_attacked": len(rows), "surrogate_flips": len(tried), "transferred": len(moved),
+            "transfer_rate": len(moved) / len(tried) if tried else None,
+            "found_on_model": len(direct)}
 
 
 def channel_survival(delivered: list[dict]) -> dict[str, dict]:

@@ -72,12 +72,16 @@ def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
         for check in trust.get("checks") or []:
             if check.get("status") != "pass":
                 doubts.append(f"trust check '{check.get('name')}' warns: {check.get('detail')}")
+    access = manifest.get("model_access") if isinstance(manifest.get("model_access"), dict) \
+        else {}
+    transfer = isinstance(access.get("surrogate"), dict)  # Square beating a surrogate: expected
     missed = [r for r in images if r.get("attacked") and r.get("flipped")
-              and r.get("found_by") in free and traits.get("uses_gradient")]
+              and r.get("found_by") in free and traits.get("uses_gradient") and not transfer]
     if missed:
         doubts.append(f"the gradient-free stage ({', '.join(free)}) flipped {len(missed)} images "
                       "the gradient attacks missed: the gradients are masked or misleading, so "
                       "more images may fall to a stronger gradient-free attack")
+    doubts += _access_doubts(access, traits)
     doubts += _reproduction_doubts(manifest, summary, rate, n)
     upper = wilson_interval(round((rate or 0.0) * n), n)[1]
     if upper > MAX_UPPER_BOUND:
@@ -88,6 +92,25 @@ def assess(manifest: dict, summary: dict, trust: dict | None, images: list[dict]
         return "inconclusive", doubts
     return "robust", [f"{pct(rate)} of the {n} attacked images flip under the strong "
                       f"'{attack}' configuration, and every trust check passes"]
+
+
+def _access_doubts(access: dict, traits: dict) -> list[str]:
+    """A model audited without its own gradients (a TFLite or ONNX file, or a surrogate's
+    gradients): evidence of vulnerability only, never of robustness."""
+    fmt = str(access.get("format") or "model")
+    surrogate = access.get("surrogate") if isinstance(access.get("surrogate"), dict) else None
+    where = (f"the gradient stages ran on the surrogate {surrogate.get('name')}, so what they "
+             "missed may still flip this model" if surrogate else
+             f"the gradient stages ({', '.join(map(str, traits.get('skipped_stages') or []))}) "
+             "could not run")
+    if access.get("gradients") is False:
+        return [f"the audited {fmt} model is query-only: {where}, and gradient-free search "
+                "alone misses what gradients find; audit the model it was exported from (its "
+                ".keras file) for a robust verdict, and compare the two with advaudit compare"]
+    if surrogate:
+        return [f"{where}: audit the model with its own gradients (omit --surrogate) for a "
+                "robust verdict"]
+    return []
 
 
 def _reproduction_doubts(manifest: dict, summary: dict, rate: float | None, n: int

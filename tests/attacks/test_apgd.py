@@ -13,14 +13,14 @@ from audit.attacks.apgd import (
     schedule_init,
     schedule_update,
 )
-from audit.classifier import Classifier
+from audit.models.keras_model import KerasClassifier
 
 NAMES = ["cat", "dog"]
 
 
 @pytest.fixture(scope="module")
 def clf(tiny_model):
-    return Classifier.from_model(tiny_model, NAMES)
+    return KerasClassifier.from_model(tiny_model, NAMES)
 
 
 def run(clf, name, x, y, eps, steps, *, step=1.0, loss="margin", target=-1, attack=None,
@@ -139,7 +139,7 @@ def test_apgd_t_aims_at_the_top_other_classes_in_order():
     inputs = keras.Input((8, 8, 3))
     h = keras.layers.Flatten()(inputs)
     model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(h))
-    c = Classifier.from_model(model, [f"c{i}" for i in range(5)])
+    c = KerasClassifier.from_model(model, [f"c{i}" for i in range(5)])
     x = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3)).astype(np.float32)
     label = c.predict(x).argmax(1).astype(np.int32)
     a = ATTACKS["apgd-t"]

@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from audit.attacks import ATTACKS, Goal, RunSettings, losses
 from audit.attacks.auto import stages
-from audit.classifier import Classifier
 from audit.errors import UsageError
+from audit.models.keras_model import KerasClassifier
 from audit.threats import THREATS
 
 NAMES = ["cat", "dog"]
@@ -20,7 +20,7 @@ FLIP_EPS = {"linf": 16, "l2": 200, "l0": 24, "patch": 8}
 
 @pytest.fixture(scope="module")
 def clf(tiny_model):
-    return Classifier.from_model(tiny_model, NAMES)
+    return KerasClassifier.from_model(tiny_model, NAMES)
 
 
 def attack(clf, name, x, y, eps, step, steps, target=-1, threat=None, loss="margin", seed=0,
@@ -105,7 +105,7 @@ def test_cost_accounting_matches_the_model_calls(tiny_model, tiny_data, name):
     from support.models import counted
 
     model, calls = counted(tiny_model)
-    c = Classifier.from_model(model, NAMES)
+    c = KerasClassifier.from_model(model, NAMES)
     x, y = tiny_data
     x, y = x[:4], y[:4]
     calls.forward = calls.backward = 0
@@ -246,7 +246,7 @@ def test_sigmoid_and_logit_heads_are_attacked_through_logits(head):
     from support.models import ramp_images, train_tiny
 
     x, y = ramp_images(16, np.random.default_rng(5))
-    c = Classifier.from_model(train_tiny(head=head), NAMES)
+    c = KerasClassifier.from_model(train_tiny(head=head), NAMES)
     assert c.output_kind == head
     if head == "sigmoid":
         assert c.logits_source.startswith("pre-activation of final Dense")
@@ -268,7 +268,7 @@ MASKED_COST = {"fgsm": 2, "bim": 2, "pgd": 2, "apgd": 1, "apgd-t": 1,
 def test_a_zero_gradient_ends_the_attacks_that_cannot_move(tiny_model, tiny_data, name):
     from support.models import squeezed
 
-    c = Classifier.from_model(squeezed(tiny_model), NAMES)
+    c = KerasClassifier.from_model(squeezed(tiny_model), NAMES)
     x, y = tiny_data
     right = c.predict(x).argmax(1) == y
     x, y = x[right][:6], y[right][:6]

@@ -8,7 +8,7 @@ from audit.attacks import Goal, RunSettings
 from audit.attacks.apgd import APGD
 from audit.attacks.auto import Auto
 from audit.attacks.probe import SignProbe
-from audit.classifier import Classifier
+from audit.models.keras_model import KerasClassifier
 from audit.results import yardstick
 from audit.threats import THREATS
 
@@ -22,7 +22,7 @@ class WithoutProbe(Auto):
 
 @pytest.fixture(scope="module")
 def clf(tiny_model):
-    return Classifier.from_model(tiny_model, ["cat", "dog"])
+    return KerasClassifier.from_model(tiny_model, ["cat", "dog"])
 
 
 @pytest.mark.parametrize("norm,eps", [("linf", 6.0), ("l2", 300.0)])

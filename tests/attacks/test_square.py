@@ -6,7 +6,7 @@ import pytest
 
 from audit.attacks import ATTACKS, Goal, RunSettings
 from audit.attacks.square import window_size
-from audit.classifier import Classifier
+from audit.models.keras_model import KerasClassifier
 
 NAMES = ["cat", "dog"]
 
@@ -38,7 +38,7 @@ def test_window_side_is_kept_inside_the_image():
 def test_square_flips_a_model_whose_gradients_are_zero(tiny_model, tiny_data):
     from support.models import squeezed
 
-    clf = Classifier.from_model(squeezed(tiny_model), NAMES)
+    clf = KerasClassifier.from_model(squeezed(tiny_model), NAMES)
     x, y = tiny_data
     right = clf.predict(x).argmax(1) == y
     x, y = x[right][:12], y[right][:12]
@@ -53,7 +53,7 @@ def test_square_flips_a_model_whose_gradients_are_zero(tiny_model, tiny_data):
 
 
 def test_each_image_has_its_own_seeded_random_stream(tiny_model, tiny_data):
-    clf = Classifier.from_model(tiny_model, NAMES)
+    clf = KerasClassifier.from_model(tiny_model, NAMES)
     x, y = tiny_data
     x, y = x[:10], y[:10]
     a = square(clf, x, y, 6, 60, batch_size=8)
@@ -65,7 +65,7 @@ def test_each_image_has_its_own_seeded_random_stream(tiny_model, tiny_data):
 
 
 def test_square_stops_each_image_at_its_first_success(tiny_model, tiny_data):
-    clf = Classifier.from_model(tiny_model, NAMES)
+    clf = KerasClassifier.from_model(tiny_model, NAMES)
     x, y = tiny_data
     r = square(clf, x, y, 10, 400)
     assert r.success.mean() >= 0.75
@@ -78,7 +78,7 @@ def test_a_proposal_changes_one_square_window_and_never_nothing(tiny_model):
 
     from audit.attacks.square import SquareProgram
 
-    program = SquareProgram(Classifier.from_model(tiny_model, NAMES))
+    program = SquareProgram(KerasClassifier.from_model(tiny_model, NAMES))
     n = 64
     x0 = np.random.default_rng(0).integers(10, 246, (n, 16, 16, 3)).astype(np.float32)
     up, down = x0 + 4, x0 - 4

@@ -8,7 +8,7 @@ import pytest
 
 from audit.attacks import ATTACKS, Goal, RunSettings
 from audit.attacks.auto import ITERATIONS, QUERIES
-from audit.classifier import Classifier
+from audit.models.keras_model import KerasClassifier
 from audit.pipeline.sweep import minimal_epsilon
 
 MAX_EPS = 8
@@ -16,7 +16,7 @@ MAX_EPS = 8
 
 @pytest.fixture(scope="module")
 def clf(tiny_model):
-    return Classifier.from_model(tiny_model, ["cat", "dog"])
+    return KerasClassifier.from_model(tiny_model, ["cat", "dog"])
 
 
 @pytest.mark.parametrize("name", ["apgd", "bim", "auto"])
@@ -61,7 +61,7 @@ def test_on_a_masked_model_the_sweep_searches_with_square(tiny_model, tiny_data)
     would claim every image holds at every smaller budget)."""
     from support.models import squeezed
 
-    clf = Classifier.from_model(squeezed(tiny_model), ["cat", "dog"])
+    clf = KerasClassifier.from_model(squeezed(tiny_model), ["cat", "dog"])
     x, y = tiny_data
     right = clf.predict(x).argmax(1) == y
     x, y = x[right][:8], y[right][:8]

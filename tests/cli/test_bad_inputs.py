@@ -20,8 +20,10 @@ from functools import cached_property
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from support.exports import flat_onnx, nchw_onnx, to_tflite
 from support.hostile import (
     file_writing_saved_model,
     huge_png,
@@ -123,6 +125,47 @@ class Corpus:
         path = self.path(name)
         path.write_bytes(data)
         return path
+
+    @cached_property
+    def tflite(self) -> Path:
+        return to_tflite(keras.models.load_model(self.tiny), self.path("tiny.tflite"))
+
+    @cached_property
+    def truncated_tflite(self) -> Path:
+        return self.junk("truncated.tflite", self.tflite.read_bytes()[:300])
+
+    @cached_property
+    def truncated_onnx(self) -> Path:
+        whole = nchw_onnx(self.path("whole.onnx"), np.ones((3, 2), np.float32))
+        return self.junk("truncated.onnx", whole.read_bytes()[:60])
+
+    @cached_property
+    def flat_tflite(self) -> Path:
+        inputs = keras.Input((48,))
+        model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+        return to_tflite(model, self.path("flat.tflite"))
+
+    @cached_property
+    def flat_onnx(self) -> Path:
+        return flat_onnx(self.path("flat.onnx"))
+
+    @cached_property
+    def int_input_onnx(self) -> Path:
+        from onnx import TensorProto
+
+        return nchw_onnx(self.path("int_input.onnx"), np.ones((3, 2), np.float32),
+                         input_type=TensorProto.INT64)
+
+    @cached_property
+    def five_class_tflite(self) -> Path:
+        inputs = keras.Input((SIZE, SIZE, 3))
+        h = keras.layers.Flatten()(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(h))
+        return to_tflite(model, self.path("five.tflite"))
+
+    @cached_property
+    def five_class_onnx(self) -> Path:
+        return nchw_onnx(self.path("five.onnx"), np.ones((3, 5), np.float32))
 
     @cached_property
     def truncated_keras(self) -> Path:
@@ -427,6 +470,33 @@ CASES = [
          "is not a valid .keras file", lambda c, out: c.path("junk.keras")),
     Case("truncated .keras", audit(lambda c: c.truncated_keras), 2,
          "is not a valid .keras file", model_path("truncated_keras")),
+    # the model as shipped: TFLite and ONNX files
+    Case("truncated .tflite", audit(lambda c: c.truncated_tflite), 2,
+         "not a readable TFLite model", model_path("truncated_tflite")),
+    Case("junk .tflite", audit(lambda c: c.junk("junk.tflite", b"TFL3 but not")), 2,
+         "not a readable TFLite model", lambda c, out: c.path("junk.tflite")),
+    Case(".tflite of flat vectors", audit(lambda c: c.flat_tflite), 2,
+         "is not an image batch", model_path("flat_tflite")),
+    Case(".tflite with 5 classes, 2 labels", audit(lambda c: c.five_class_tflite, "--labels",
+                                                   "cat,dog"), 2,
+         "2 class names given for a model with 5 classes", model_path("five_class_tflite")),
+    Case("truncated .onnx", audit(lambda c: c.truncated_onnx), 2,
+         "not a readable ONNX model", model_path("truncated_onnx")),
+    Case(".onnx of flat vectors", audit(lambda c: c.flat_onnx), 2,
+         "is not an image batch", model_path("flat_onnx")),
+    Case(".onnx with an integer input", audit(lambda c: c.int_input_onnx), 2,
+         "is not a float image tensor", model_path("int_input_onnx")),
+    Case(".onnx with 5 classes, 2 labels", audit(lambda c: c.five_class_onnx, "--labels",
+                                                 "cat,dog"), 2,
+         "2 class names given for a model with 5 classes", model_path("five_class_onnx")),
+    Case("gradient attack on a .tflite", audit(lambda c: c.tflite, "--attack", "bim"), 2,
+         "needs the model's gradients", "--attack bim"),
+    Case("--sweep on a .tflite", audit(lambda c: c.tflite, "--sweep", "--max-eps", "16"), 2,
+         "query-only model", "--sweep"),
+    Case(".tflite as the surrogate", audit(None, "--surrogate", "SURROGATE"), 2,
+         "has no gradients either", lambda c, out: c.tflite),
+    Case("missing surrogate", audit(lambda c: c.tflite, "--surrogate", "nope.keras"), 2,
+         "does not exist", "nope.keras"),
     Case("junk .h5", audit(lambda c: c.junk("junk.h5", b"GIF89a")), 2,
          "is not a valid HDF5 file", lambda c, out: c.path("junk.h5")),
     Case("SavedModel writing files", audit(lambda c: c.writer), 2, "WriteFile",
@@ -566,6 +636,8 @@ CASES = [
 
 
 def resolve(text: str, out: Path, corpus: Corpus) -> str:
+    if text == "SURROGATE":
+        return str(corpus.tflite)
     if text.startswith("PHOTOS/"):
         return str(corpus.photos / text.removeprefix("PHOTOS/"))
     return {"RESULTS": str(out / "results.json"), "CSV": str(out / "results.csv"),

@@ -183,9 +183,9 @@ def test_what_a_universal_patch_cannot_be_fails_in_one_line(tiny_model_file, pho
 
 
 def test_the_fit_keeps_only_better_contents_and_counts_its_queries(tiny_model):
-    from audit.classifier import Classifier
+    from audit.models.keras_model import KerasClassifier
 
-    clf = Classifier.from_model(tiny_model, ["cat", "dog"])
+    clf = KerasClassifier.from_model(tiny_model, ["cat", "dog"])
     x, _ = ramp_images(8, np.random.default_rng(5))
     goal = Goal.of(clf.predict(x).argmax(axis=1), ids=np.arange(8))
     patch = THREATS["patch"]

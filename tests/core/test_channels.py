@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from audit.channels import CHANNELS, Jpeg, Resize, written
-from audit.classifier import Classifier
 from audit.cli import main
 from audit.images import load_png
+from audit.models.keras_model import KerasClassifier
 
 
 def noisy(shape=(32, 32, 3), seed=0) -> np.ndarray:
@@ -48,7 +48,7 @@ def test_every_flip_records_the_channels_it_survives(tiny_model, tiny_model_file
                                   "--no-trust"])
     assert r.exit_code in (0, 1), r.output
     res = json.loads((out / "results.json").read_text())
-    clf = Classifier.from_model(tiny_model, ["cat", "dog"])
+    clf = KerasClassifier.from_model(tiny_model, ["cat", "dog"])
     flips = [row for row in res["images"] if row["attacked"] and row["deliverable_flipped"]]
     assert flips
     for row in res["images"]:

@@ -11,6 +11,7 @@ from support.models import NoisyLogits, squeezed
 
 from audit.attacks import ATTACKS, Goal, RunSettings
 from audit.classifier import Classifier
+from audit.models.keras_model import KerasClassifier
 from audit.pipeline.trust import never_falls, trust_checks
 
 NAMES = ["cat", "dog"]
@@ -32,13 +33,13 @@ def correct(clf: Classifier, data) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_an_undefended_model_passes_every_check(tiny_model, tiny_data):
-    clf = Classifier.from_model(tiny_model, NAMES)
+    clf = KerasClassifier.from_model(tiny_model, NAMES)
     assert set(statuses(clf, *correct(clf, tiny_data)).values()) == {"pass"}
 
 
 @pytest.fixture(scope="module")
 def squeezed_clf(tiny_model):
-    return Classifier.from_model(squeezed(tiny_model), NAMES)
+    return KerasClassifier.from_model(squeezed(tiny_model), NAMES)
 
 
 def test_the_squeezer_masks_the_gradient_exactly(squeezed_clf, tiny_data):
@@ -66,7 +67,7 @@ def noisy_copy(model: keras.Model, stddev: float) -> keras.Model:
 
 def test_random_inference_trips_the_zero_budget_check(tiny_model, tiny_data):
     keras.utils.set_random_seed(0)
-    clf = Classifier.from_model(noisy_copy(tiny_model, 8.0), NAMES)
+    clf = KerasClassifier.from_model(noisy_copy(tiny_model, 8.0), NAMES)
     x, y = tiny_data
     assert statuses(clf, x[:16], y[:16])["eps=0 changes nothing"] == "warn"
 
@@ -93,5 +94,5 @@ def test_the_budget_check_reports_a_falling_rate(monkeypatch, tiny_model, tiny_d
         return r
 
     monkeypatch.setattr(trust, "_probe_on_sample", lucky_at_two)
-    clf = Classifier.from_model(tiny_model, NAMES)
+    clf = KerasClassifier.from_model(tiny_model, NAMES)
     assert statuses(clf, *correct(clf, tiny_data))["flip rate grows with the budget"] == "warn"

@@ -11,6 +11,7 @@ from support.models import write_photo_folder
 from support.timings import without_timings
 
 from audit.classifier import Classifier
+from audit.models.keras_model import KerasClassifier
 from audit.pipeline import attacking
 from audit.pipeline.outdir import prepare_out_dir
 from audit.pipeline.runner import AuditConfig, run_audit
@@ -24,7 +25,7 @@ def photos(tmp_path_factory) -> Path:
 
 
 def audit(tiny_model, photos: Path, out: Path, **config) -> tuple[dict, Classifier]:
-    clf = Classifier.from_model(tiny_model, ["cat", "dog"])
+    clf = KerasClassifier.from_model(tiny_model, ["cat", "dog"])
     settings = {"eps": 1.0, "trust": False, **config}
     results = run_audit(clf, FolderSource(photos), AuditConfig(**settings),
                         prepare_out_dir(out), model=ModelInfo("tiny", "<memory>", "0" * 64),

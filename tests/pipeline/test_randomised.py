@@ -18,9 +18,10 @@ from click.testing import CliRunner
 from support.models import ramp_images, randomly_inverted
 
 import audit
-from audit.classifier import EOT_DRAWS, VOTES, Classifier
+from audit.classifier import EOT_DRAWS, VOTES
 from audit.cli import main
-from victims.preflight import preflight
+from audit.models.keras_model import KerasClassifier
+from audit.models.preflight import preflight
 
 NAMES = ["cat", "dog"]
 EPS = 10  # the ramp model falls at this budget once the attack follows the expectation
@@ -49,7 +50,7 @@ def audits(tiny_model, photos, tmp_path_factory):
 
 def test_preflight_measures_the_randomness_instead_of_refusing(tiny_model):
     findings = {f["check"]: f for f in preflight(
-        Classifier.from_model(randomly_inverted(tiny_model), NAMES), True)}
+        KerasClassifier.from_model(randomly_inverted(tiny_model), NAMES), True)}
     found = findings["determinism"]
     assert found["status"] == "random"
     assert "passes differ by up to" in found["detail"] and f"over {VOTES} draws" in found["detail"]
@@ -61,8 +62,8 @@ def test_attacks_see_the_mean_of_the_draws(tiny_model, tiny_data):
     not."""
     x = tf.constant(tiny_data[0][:8], tf.float32)
     model = randomly_inverted(tiny_model)
-    one = Classifier.from_model(model, NAMES).randomised(1)
-    many = Classifier.from_model(model, NAMES).randomised(EOT_DRAWS)
+    one = KerasClassifier.from_model(model, NAMES).randomised(1)
+    many = KerasClassifier.from_model(model, NAMES).randomised(EOT_DRAWS)
     spread_one = np.var([one.logits(x).numpy() for _ in range(30)], axis=0).mean()
     spread_many = np.var([many.logits(x).numpy() for _ in range(30)], axis=0).mean()
     assert spread_many < 0.2 * spread_one
@@ -73,7 +74,7 @@ def test_attacks_see_the_mean_of_the_draws(tiny_model, tiny_data):
 
 def test_a_deterministic_model_is_unchanged_by_the_draws(tiny_model, tiny_data):
     x = tf.constant(tiny_data[0][:8], tf.float32)
-    plain = Classifier.from_model(tiny_model, NAMES)
+    plain = KerasClassifier.from_model(tiny_model, NAMES)
     forced = plain.randomised(5)
     assert np.allclose(forced.logits(x).numpy(), plain.logits(x).numpy(), atol=1e-5)
     assert np.allclose(forced.predict(tiny_data[0][:8]),

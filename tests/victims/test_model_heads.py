@@ -13,10 +13,11 @@ from click.testing import CliRunner
 from support.hostile import nan_model, regression_model, two_head_model
 from support.models import SIZE, train_tiny
 
-from audit.classifier import BINARY_LOGIT, Classifier, select_output
+from audit.classifier import BINARY_LOGIT
 from audit.cli import main
 from audit.errors import ModelError
-from victims.preflight import preflight
+from audit.models.keras_model import KerasClassifier, select_output
+from audit.models.preflight import preflight
 
 FAST = ["--eps", "16", "--step", "4", "--steps", "3", "--no-report", "--no-trust"]
 
@@ -59,7 +60,7 @@ def test_the_picked_head_is_the_one_attacked():
     model = keras.Model(inputs, [first, second])
     with pytest.raises(ValueError, match="--output NAME"):
         select_output(model, None)
-    clf = Classifier.from_model(select_output(model, "first"))
+    clf = KerasClassifier.from_model(select_output(model, "first"))
     x = np.random.default_rng(0).integers(0, 256, (3, SIZE, SIZE, 3)).astype(np.float32)
     expected = model(x / 255.0)[0].numpy()
     assert np.allclose(clf.predict(x), expected, atol=1e-5)
@@ -83,7 +84,7 @@ def test_single_linear_output_is_not_a_classifier_unless_declared_a_binary_logit
 
 def test_binary_logit_is_the_logit_of_class_1():
     model = _linear_unit()
-    clf = Classifier.from_model(model, binary_logit=True)
+    clf = KerasClassifier.from_model(model, binary_logit=True)
     assert clf.output_kind == BINARY_LOGIT and clf.class_names == ["class_0", "class_1"]
     x = np.random.default_rng(1).integers(0, 256, (4, SIZE, SIZE, 3)).astype(np.float32)
     z = model(x / 255.0).numpy()[:, 0]
@@ -102,13 +103,13 @@ def test_binary_logit_does_not_fit_other_heads(tiny_model_file, tmp_path, photo_
                                      "--binary-logit"))
     assert r.exit_code == 2 and "--binary-logit" in line and "2" in line
     with pytest.raises(ModelError, match="sigmoid probability"):
-        Classifier.from_model(train_tiny(head="sigmoid"), binary_logit=True)
+        KerasClassifier.from_model(train_tiny(head="sigmoid"), binary_logit=True)
 
 
 def test_outputs_that_are_not_finite_are_named_not_blamed_on_dropout(tmp_path, photo_folder):
     path = nan_model(tmp_path / "nan.keras")
     findings = {f["check"]: f for f in preflight(
-        Classifier.from_model(keras.models.load_model(path, compile=False)), False)}
+        KerasClassifier.from_model(keras.models.load_model(path, compile=False)), False)}
     assert findings["finite"]["status"] == "fail"
     assert "not finite" in findings["finite"]["detail"]
     assert findings["determinism"]["status"] == "ok"  # NaN twice is not randomness

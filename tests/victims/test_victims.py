@@ -12,13 +12,13 @@ import requests
 from click.testing import CliRunner
 from support.models import SIZE, train_tiny
 
-from audit.classifier import Classifier
 from audit.cli import main
 from audit.errors import VictimError
+from audit.models.keras_model import KerasClassifier
+from audit.models.preflight import preflight
 from victims import kaggle_fetch, registry
 from victims.architectures import kaggle_catdog
 from victims.loading import load_victim, sha256_of
-from victims.preflight import preflight
 
 
 @pytest.fixture(scope="module")
@@ -191,10 +191,10 @@ def test_unwritable_cache_folder_is_one_line(tmp_path):
         kaggle_fetch.fetch_kaggle_catdog(blocked / "cache", FakeKaggle({"model.h5": b"x"}))
 
 def test_preflight_findings_for_each_head():
-    sig = preflight(Classifier.from_model(train_tiny(head="sigmoid"), ["cat", "dog"]), True)
+    sig = preflight(KerasClassifier.from_model(train_tiny(head="sigmoid"), ["cat", "dog"]), True)
     kinds = {f["check"]: f for f in sig}
     assert "sigmoid" in kinds["output"]["detail"] and kinds["determinism"]["status"] == "ok"
-    logit_clf = Classifier.from_model(train_tiny(head="logits"))
+    logit_clf = KerasClassifier.from_model(train_tiny(head="logits"))
     found = {f["check"]: f for f in preflight(logit_clf, False)}
     assert found["output"]["detail"].startswith("logits")
     assert found["classes"]["status"] == "warn" and "--labels" in found["classes"]["detail"]
@@ -211,7 +211,7 @@ def test_dropout_left_on_is_measured_by_the_preflight(tmp_path, photo_folder):
     inputs = keras.Input((SIZE, SIZE, 3))
     h = keras.layers.Flatten()(AlwaysDropout()(inputs))
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
-    findings = {f["check"]: f for f in preflight(Classifier.from_model(model), False)}
+    findings = {f["check"]: f for f in preflight(KerasClassifier.from_model(model), False)}
     assert findings["determinism"]["status"] == "random"
     assert "random at inference" in findings["determinism"]["detail"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.classifier import BINARY_LOGIT, LOGITS, SIGMOID, SOFTMAX, VOTES, Classifier
+from ..classifier import BINARY_LOGIT, LOGITS, SIGMOID, SOFTMAX, VOTES, ModelClassifier
 
 RANDOM = "random"  # the determinism check's status for a model random at inference
 PASSES = 4  # inference passes compared on the same random images
@@ -18,7 +18,7 @@ def is_random(findings: list[dict]) -> bool:
     return any(f["check"] == "determinism" and f["status"] == RANDOM for f in findings)
 
 
-def _randomness(clf: Classifier, x: np.ndarray, differ: float) -> str:
+def _randomness(clf: ModelClassifier, x: np.ndarray, differ: float) -> str:
     """How random the model is, in one line: how far two passes differ, and how often a
     single draw's label leaves the majority of ``VOTES`` draws on the same images."""
     shares = clf.randomised(1).predict(x)
@@ -30,13 +30,16 @@ def _randomness(clf: Classifier, x: np.ndarray, differ: float) -> str:
             f"{VOTES} fresh draws")
 
 
-def preflight(clf: Classifier, labels_given: bool, seed: int = 0) -> list[dict]:
+def preflight(clf: ModelClassifier, labels_given: bool, seed: int = 0) -> list[dict]:
+    """The checks, in order; a query-only model (TFLite, ONNX) also gets a ``gradients``
+    finding that says which attacks can run on it."""
     findings = []
-    shape = tuple(clf.model.inputs[0].shape)
+    h, w, c = clf.input_shape
+    layout = getattr(clf, "layout", "NHWC")
     findings.append({
         "check": "input", "status": "ok",
-        "detail": f"NHWC {shape[1]}x{shape[2]}x{shape[3]} "
-        f"({'grayscale' if shape[3] == 1 else 'RGB'}), white pixel = {clf.input_scale:g}",
+        "detail": f"{layout} {h}x{w}x{c} "
+        f"({'grayscale' if c == 1 else 'RGB'}), white pixel = {clf.input_scale:g}",
     })
     kind_text = {
         SOFTMAX: "softmax probabilities",
@@ -45,15 +48,17 @@ def preflight(clf: Classifier, labels_given: bool, seed: int = 0) -> list[dict]:
         BINARY_LOGIT: "single logit (--binary-logit), attacked as the two logits [0, z]",
     }[clf.output_kind]
     findings.append({"check": "output", "status": "ok", "detail": kind_text})
-    split = clf._logits_fn is not None or clf.output_kind in (LOGITS, BINARY_LOGIT)
+    split = clf.logits_split
     findings.append({
         "check": "logits",
         "status": "ok" if split else "warn",
         "detail": clf.logits_source if split else
-        f"{clf.logits_source}; saturated probabilities may hide gradients",
+        f"{clf.logits_source}; saturated probabilities may hide gradients" if clf.gradients else
+        f"{clf.logits_source}; query attacks read a margin of log-probabilities, flat where "
+        "the outputs saturate",
     })
     rng = np.random.default_rng(seed)
-    x = rng.integers(0, 256, (4, shape[1], shape[2], shape[3])).astype(np.float32)
+    x = rng.integers(0, 256, (4, h, w, c)).astype(np.float32)
     # several passes: a model random per image (a random flip or crop, say) can agree on a
     # few images in two passes by chance; four passes on four images rarely all agree
     a, *more = [clf.predict(x) for _ in range(PASSES)]
@@ -72,6 +77,8 @@ def preflight(clf: Classifier, labels_given: bool, seed: int = 0) -> list[dict]:
         "detail": f"{PASSES} inference passes (training=False) agree" if same else
         _randomness(clf, x, float(np.nanmax(np.abs(a - b)))),
     })
+    if not clf.gradients:
+        findings.append(_gradients(clf))
     n = len(clf.class_names)
     findings.append({
         "check": "classes",
@@ -81,3 +88,16 @@ def preflight(clf: Classifier, labels_given: bool, seed: int = 0) -> list[dict]:
            else " (pass --labels to name them; photo folders are matched against these names)"),
     })
     return findings
+
+
+def _gradients(clf: ModelClassifier) -> dict:
+    """A query-only model's finding: what can run on it, and what would need a surrogate."""
+    if clf.surrogate is not None:
+        return {"check": "gradients", "status": "ok",
+                "detail": f"{clf.source} model, query-only: gradient stages run on the "
+                "surrogate and every flip they find is re-checked on this model; query "
+                "stages run on this model"}
+    return {"check": "gradients", "status": "warn",
+            "detail": f"{clf.source} model, query-only: only the gradient-free attacks (Square, "
+            "Sparse-RS) can run on it; pass --surrogate MODEL.keras (the model it was "
+            "exported from) to run the gradient stages too"}
