@@ -120,6 +120,7 @@ class ModelClassifier(ProgramCache):
 
     source: ClassVar[str] = "model"  # the adapter's name, recorded in the manifest
     gradients: ClassVar[bool] = True
+    on_host: ClassVar[bool] = False  # run by its own runtime outside TensorFlow (no XLA)
 
     def _forward(self, x: tf.Tensor) -> tf.Tensor:
         """The model's outputs for inputs already scaled to what it expects."""

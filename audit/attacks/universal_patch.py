@@ -117,8 +117,8 @@ class UniversalPlacement(SparseRS):
     def __init__(self, content: np.ndarray) -> None:
         self.content = np.asarray(content, np.float32)
 
-    def traits(self, threat, n_classes):
-        return {**super().traits(threat, n_classes), "strong": False,
+    def traits(self, threat, n_classes, *, gradients=True):
+        return {**super().traits(threat, n_classes, gradients=gradients), "strong": False,
                 "weakness": "the patch is universal (one content for every photo): a photo it "
                 "leaves standing may still fall to a patch made for it, so a robust verdict "
                 "needs an audit without --universal"}

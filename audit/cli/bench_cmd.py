@@ -147,6 +147,12 @@ def _classifier(model, built_in, weights, labels, input_scale, unsafe_load):
     label_list = labels or None
     victim = load_victim(name, weights, label_list,
                          float(input_scale) if input_scale else None, unsafe_load)
+    if not victim.classifier.gradients:
+        from ..errors import UsageError
+
+        raise UsageError(f"{name}: advaudit bench measures the attack against the raw input "
+                         f"gradient, and a {victim.classifier.source} model has none: bench "
+                         "the Keras model it was exported from")
     return victim.classifier, name, ""
 
 

@@ -28,6 +28,7 @@ class HostClassifier(ModelClassifier):
     _lock: object = field(default_factory=threading.Lock, repr=False)
 
     gradients = False
+    on_host = True
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError

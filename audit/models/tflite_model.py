@@ -39,17 +39,15 @@ class TFLiteClassifier(HostClassifier):
     interpreter: object = field(default=None, repr=False)
     runtime: str = ""
     quantised: bool = False
-    _batch: int = 1
 
     source = "tflite"
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        it = self.interpreter
+        it = self.interpreter  # shared by this model's copies (behind a channel, say)
         inp, out = it.get_input_details()[0], it.get_output_details()[0]
-        if len(x) != self._batch:
+        if int(inp["shape"][0]) != len(x):
             it.resize_tensor_input(inp["index"], [len(x), *self.input_shape])
             it.allocate_tensors()
-            self._batch = len(x)
         scale, zero = inp["quantization"]
         if scale:  # quantised input: the grid of counts maps onto its steps
             info = np.iinfo(inp["dtype"])

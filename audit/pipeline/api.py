@@ -302,6 +302,9 @@ def _audited(config: AuditConfig, budget, clf: Classifier) -> Classifier:
         problem = ("--sweep searches down from each flip with the gradient stages, which a "
                    "query-only model (TFLite, ONNX) does not have: drop --sweep, or pass "
                    "--surrogate MODEL.keras")
+    if getattr(clf, "on_host", False) and (config.jit_compile or config.devices):
+        problem = (f"a {clf.source} model runs in its own runtime on the host, which XLA and "
+                   "several devices cannot reach: drop --jit and --devices")
     if problem:
         raise UsageError(problem)
     channel = config.channel_impl()

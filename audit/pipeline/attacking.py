@@ -194,6 +194,8 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
             if delivered[row]:
                 survives[row] = {**(survives[row] or {}), name: bool(met[k])}
     ctx.histogram.add(np.stack([p.x0 for p in pending]), result.x)
+    gradient_stages = {stage.name for stage in ctx.attack.plan(ctx.budget)
+                       if stage.attack.uses_gradient} if surrogate else set()
     norms, quality = files.norms, files.quality
     for k, p in enumerate(pending):
         record(contract.attacked_row(
@@ -206,17 +208,17 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
             grad_evals=int(result.grad_evals[k]), queries=int(result.queries[k]),
             found_by=result.found_by[k] if flipped[k] else None, survives=survives[k],
             flip_probability=None if flip_probability is None else flip_probability[k],
-            transfer=_transfer(ctx, result, k, bool(flipped[k])) if surrogate else None))
+            transfer=_transfer(gradient_stages, result, k, bool(flipped[k]))
+            if surrogate else None))
 
 
-def _transfer(ctx: AuditContext, result: AttackResult, k: int, flipped: bool) -> dict:
+def _transfer(gradient_stages: set[str], result: AttackResult, k: int, flipped: bool) -> dict:
     """Where photo ``k``'s flip was found with a surrogate: a gradient stage (on the surrogate,
     confirmed on the model) or a query stage on the model itself."""
-    stages = {stage.name: stage.attack for stage in ctx.attack.plan(ctx.budget)}
-    by = stages.get(result.found_by[k]) if flipped else None
     flips = result.surrogate_flip
-    return {"found_on": None if by is None else "surrogate" if by.uses_gradient else "model",
-            "surrogate_flipped": bool(flips is not None and flips[k])}
+    found = None if not flipped else \
+        "surrogate" if result.found_by[k] in gradient_stages else "model"
+    return {"found_on": found, "surrogate_flipped": bool(flips is not None and flips[k])}
 
 
 class Settler:

@@ -313,9 +313,11 @@ def _describe(ctx: AuditContext, source: PhotoSource, model: contract.ModelInfo,
     manifest["randomness"] = {"eot": clf.draws, "votes": clf.votes, "decisive": DECISIVE} \
         if clf.random else None
     manifest["model_access"] = model_access(clf, model)
+    access = manifest["model_access"]
     fingerprint = {
         "channel": manifest["channel"], "randomness": manifest["randomness"],
-        "model_access": manifest["model_access"],
+        # a Keras model on its own gradients keeps the fingerprint older journals carry
+        **({"model_access": access} if access["surrogate"] or not access["gradients"] else {}),
         "model": model.name, "model_sha256": model.sha256, "class_names": list(names),
         "input_scale": clf.input_scale, "attack": attack.name,
         "budget": contract.budget_record(budget), "loss": loss, "target": config.target,
