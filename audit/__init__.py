@@ -14,9 +14,10 @@ TensorFlow before the command line has silenced it.
 
 The files here are the ground floor (errors, fileio, paths, formatting, metrics, images,
 classifier, version): they import nothing of advaudit above them. On top, each package says
-what it may import: ``models`` (model sources: Keras, TFLite, ONNX; the preflight); ``engine``; ``attacks`` (on the engine); ``results`` (the contract);
-``report`` and ``formats`` (views of results); ``pipeline`` (the audit, and ``audit.run``);
-``cli`` (click, exit codes). ``tests/test_layout.py`` holds these rules.
+what it may import: ``models`` (model sources: Keras, TFLite, ONNX; the preflight);
+``engine``; ``attacks`` (on the engine); ``results`` (the contract); ``report`` and
+``formats`` (views of results); ``pipeline`` (the audit, and ``audit.run``); ``cli`` (click,
+exit codes). ``tests/test_layout.py`` holds these rules.
 """
 
 from .version import __version__

@@ -280,10 +280,14 @@ def access_differences(mb: dict, mn: dict) -> list[str]:
     for side, m in (("base", mb), ("new", mn)):
         skipped = (m.get("attack_traits") or {}).get("skipped_stages") \
             if isinstance(m.get("attack_traits"), dict) else None
+        access = m.get("model_access") if isinstance(m.get("model_access"), dict) else {}
         if skipped:
             out.append(f"the {side} audit could not run {', '.join(map(str, skipped))} (no "
                        "gradients): its flip rate is a lower bound, so a lower rate there is "
                        "not evidence of more robustness; audit it with --surrogate")
+        elif isinstance(access.get("surrogate"), dict):
+            out.append(f"the {side} audit's gradient stages ran on a surrogate: a lower flip "
+                       "rate there may be what did not transfer, not more robustness")
     return out
 
 

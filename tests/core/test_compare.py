@@ -125,3 +125,21 @@ def test_the_diff_page_is_self_contained_and_escaped(base):
     assert "<b>dog</b>" not in html and "&lt;b&gt;dog&lt;/b&gt;" in html
     assert "script-src &#39;none&#39;" in html and "http://" not in html and "https://" not in html
     assert "Robustness regressed" in html
+
+
+def test_artifacts_audited_differently_say_what_each_could_ask():
+    from audit.results.compare import access_differences
+
+    keras_side = {"model_access": {"format": "keras", "gradients": True, "surrogate": None}}
+    int8 = {"model_access": {"format": "tflite", "gradients": False,
+                             "surrogate": {"name": "m.keras"}},
+            "attack_traits": {"skipped_stages": []}}
+    alone = {"model_access": {"format": "tflite", "gradients": False, "surrogate": None},
+             "attack_traits": {"skipped_stages": ["probe", "apgd-ce", "apgd-t"]}}
+    lines = access_differences(keras_side, int8)
+    assert lines[0] == ("model access: keras -> tflite (query-only) with gradients from "
+                        "surrogate m.keras")
+    assert "what did not transfer" in lines[1]
+    assert "lower bound" in access_differences(keras_side, alone)[1]
+    assert access_differences(keras_side, dict(keras_side)) == []  # same access: nothing said
+    assert access_differences({}, keras_side) == []  # an older audit: a Keras model

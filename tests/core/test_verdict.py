@@ -119,3 +119,33 @@ def test_l2_auto_has_no_gradient_free_stage():
     m["attack_traits"] = ATTACKS["auto"].traits(THREATS["l2"], 2)
     name, reasons = assess(m, s, t, images)
     assert name == "inconclusive" and any("no gradient-free attack ran" in r for r in reasons)
+
+
+@pytest.mark.parametrize("access,needle", [
+    ({"format": "tflite", "gradients": False, "surrogate": None},
+     "query-only: the gradient stages (probe, apgd-ce, apgd-t) could not run"),
+    ({"format": "onnx", "gradients": False, "surrogate": {"name": "m.keras"}},
+     "query-only: the gradient stages ran on the surrogate m.keras"),
+    ({"format": "keras", "gradients": True, "surrogate": {"name": "other.keras"}},
+     "omit --surrogate"),
+])
+def test_a_model_audited_without_its_own_gradients_is_never_robust(access, needle):
+    """A query-only file (or a surrogate's gradients) that holds has met random search and
+    another model's gradients only: amber at best, red when it flips."""
+    manifest, summary, trust, images = case(flipped=2)
+    manifest["model_access"] = access
+    manifest["attack_traits"] = ATTACKS["auto"].traits(
+        THREATS["linf"], 2, gradients=access["gradients"] or bool(access["surrogate"]))
+    name, reasons = assess(manifest, summary, trust, images)
+    assert name == "inconclusive" and any(needle in r for r in reasons), reasons
+    manifest, summary, trust, images = case(flipped=30)
+    manifest["model_access"] = access
+    assert assess(manifest, summary, trust, images)[0] == "not_robust"
+
+
+def test_square_beating_a_surrogate_is_not_masking_on_the_model():
+    manifest, summary, trust, images = case(flipped=2, found_by="square")
+    manifest["model_access"] = {"format": "keras", "gradients": True,
+                                "surrogate": {"name": "other.keras"}}
+    _, reasons = assess(manifest, summary, trust, images)
+    assert not any("gradients are masked" in r for r in reasons), reasons
