@@ -36,6 +36,8 @@ BUILT_IN = ("kaggle-catdog", "small")
               help="Also count the cost of auto and of a sweep on the samples, against "
                    "AutoAttack's standard version (with catdog-mini when MODEL has no trained "
                    "weights).")
+@click.option("--cost-photos", type=click.IntRange(1), default=None,
+              help="Count the audit cost on the first N shipped photos [default: all 96].")
 @click.option("--demos/--no-demos", "with_demos", default=True, show_default=True,
               help="Also time the spread demo's vectorised force objective against the "
                    "seed's double loop.")
@@ -53,7 +55,7 @@ BUILT_IN = ("kaggle-catdog", "small")
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers / custom code in MODEL.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench(model, built_in, batch_size, steps, repeats, rounds, jit, devices, with_cost,
-          with_demos, device_check, dry_run, weights, labels, input_scale, unsafe_load,
+          cost_photos, with_demos, device_check, dry_run, weights, labels, input_scale, unsafe_load,
           as_json) -> None:
     """Throughput of MODEL's raw input gradient vs the attack (default: Kaggle CNN shape).
 
@@ -83,7 +85,7 @@ def bench(model, built_in, batch_size, steps, repeats, rounds, jit, devices, wit
                                  devices=devices, jit=jit)
     if with_cost:
         victim, victim_name = (clf, name) if not note else (_catdog_mini(), "catdog-mini")
-        x, labels_ = _samples(victim, batch_size)
+        x, labels_ = _samples(victim, batch_size, cost_photos)
         out["audit_cost"] = {"model": victim_name, **audit_cost(victim, x, labels_, batch_size)}
     if with_demos:
         from optim_demos.spread import bench_force_objective

@@ -44,12 +44,12 @@ def test_bench_small_model_built_in_code():
 
 
 def test_bench_any_model_with_its_own_classes(three_class_grey_model):
-    r = bench(str(three_class_grey_model), *QUICK)
+    r = bench(str(three_class_grey_model), *QUICK, "--cost-photos", "24")
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["note"] == ""  # its own weights, not an untrained stand-in
     cost = out["audit_cost"]
-    assert cost["model"] == str(three_class_grey_model) and cost["images"] == 96
+    assert cost["model"] == str(three_class_grey_model) and cost["images"] == 24
     # attacked away from the model's own predictions on the samples
     assert cost["auto_cost_per_image"] > 0 and cost["sweep_cost_per_image"] > 0
     assert 0 <= cost["flipped"] <= cost["images"]

@@ -132,7 +132,7 @@ def test_cli_audits_a_saved_random_model_and_resumes(tiny_model, photos, tmp_pat
     x, y = photos
     folder = tmp_path / "photos"
     from PIL import Image
-    for i, (img, label) in enumerate(zip(x[:16], y[:16], strict=True)):
+    for i, (img, label) in enumerate(zip(x[:8], y[:8], strict=True)):
         (folder / NAMES[label]).mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(folder / NAMES[label] / f"p{i}.png")
     args = ["audit", str(path), "--images", str(folder), "--labels", "cat,dog", "--eps", "10",

@@ -53,8 +53,8 @@ def test_keras2_weights_load_into_keras3_rebuild(keras2_weights):
 def test_audit_with_user_supplied_kaggle_weights(keras2_weights, photo_folder, tmp_path):
     path, _, _ = keras2_weights
     r = CliRunner().invoke(main, ["audit", "kaggle-catdog", "--weights", str(path), "--images",
-                                  str(photo_folder), "--out", str(tmp_path), "--steps", "2",
-                                  "--no-report", "--no-trust"])
+                                  str(photo_folder), "--out", str(tmp_path), "--attack",
+                                  "fgsm", "--no-report", "--no-trust"])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["manifest"]["model"] == "kaggle-catdog"
