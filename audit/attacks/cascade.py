@@ -94,12 +94,12 @@ def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
         return None
     run_settings = replace(settings, loss=stage.loss) if stage.loss else settings
     model = searched_on(classifier, attack)
-    votes = Confirm(classifier, standing.goal.take(idx), settings.batch_size,
-                    transfer=model is not classifier) if Confirm.needed(classifier, attack) \
+    confirm = Confirm(classifier, standing.goal.take(idx), settings.batch_size,
+                      transfer=model is not classifier) if Confirm.needed(classifier, attack) \
         else None
     run_settings = replace(run_settings, on_settled=None if on_settled is None else _passed_on(
         on_settled, idx, standing, reported, stage=stage.name, attack=attack, final=final,
-        votes=votes))
+        confirm=confirm))
     # the caller's start points go to the first stage that takes starts (a transparent probe
     # does not); the images it runs on have met no such stage yet
     start = None if x_start is None or seen[idx].any() or attack.transparent \
@@ -116,8 +116,8 @@ def run_stage(stage: Stage, classifier: Classifier, standing: Standing,
             for lo in range(0, flips.size, settings.batch_size):
                 group = flips[lo:lo + settings.batch_size]
                 run_settings.on_settled(group, r.take(group))
-    if votes is not None:  # the flips no stream confirmed yet (and the streamed ones' verdicts)
-        r = votes.confirm(np.arange(idx.size), r)
+    if confirm is not None:  # the flips no stream confirmed yet (and the streamed ones' verdicts)
+        r = confirm.confirm(np.arange(idx.size), r)
     _fold(standing, idx, r, stage.name, attack)
     return r
 
@@ -201,15 +201,15 @@ def _fold(standing: Standing, idx: np.ndarray, r: AttackResult, stage: str,
 
 
 def _passed_on(settled: Settled, idx: np.ndarray, standing: Standing, reported: np.ndarray, *,
-               stage: str, attack: Attack, final: bool, votes: Confirm | None = None):
+               stage: str, attack: Attack, final: bool, confirm: Confirm | None = None):
     """A stage's ``on_settled`` as the cascade's: a flip is final at once (for a randomised
     model, once a fresh vote confirms it), a survivor only in the last stage; costs add those
     of the stages the image went through before."""
     out, seen = standing.out, standing.seen
 
     def report(rows: np.ndarray, r: AttackResult) -> None:
-        if votes is not None:
-            r = votes.confirm(rows, r)
+        if confirm is not None:
+            r = confirm.confirm(rows, r)
         keep = r.success | final
         rows, i = rows[keep], idx[rows[keep]]
         if i.size == 0:

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from ..classifier import SOFTMAX, ModelClassifier, checked_classes, output_kind_of
+from ..classifier import (
+    SOFTMAX,
+    TWO_CLASS_KINDS,
+    ModelClassifier,
+    checked_classes,
+    output_kind_of,
+    single_output_kind,
+)
 from ..errors import ModelError
 
 
@@ -47,8 +54,6 @@ class HostClassifier(ModelClassifier):
                        binary_logit: bool = False) -> None:
         """Find the output kind from a few random inputs and check the class names: every
         source's last step, with the same one-line errors as a Keras model."""
-        from ..classifier import TWO_CLASS_KINDS, single_output_kind
-
         h, w, c = self.input_shape
         rng = np.random.default_rng(0)
         x = rng.random((4, h, w, c), np.float32) * self.input_scale

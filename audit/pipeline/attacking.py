@@ -180,9 +180,9 @@ def rows_of(ctx: AuditContext, pending: list[Pending], result: AttackResult, fil
     delivered = goal.met(delivered_probs.argmax(axis=1))
     flip_probability = None
     surrogate = getattr(clf, "surrogate", None) is not None
-    if surrogate:  # a gradient stage's flip counts once confirmed on the model (cascade.Confirm)
-        flipped = result.success
-    if clf.random:  # the attack stopped where its draws were decisive; a fresh majority decides
+    # a flip the cascade confirmed on the model (cascade.Confirm) is the flip: a randomised
+    # model's by a fresh majority, a surrogate's point by the audited model's answer
+    if surrogate or clf.random:
         flipped = result.success
         flip_probability = goal.share_met(delivered_probs)
         delivered = flip_probability > 0.5
