@@ -264,8 +264,10 @@ class ModelClassifier(ProgramCache):
         randomised model the share of ``votes`` fresh draws predicting each class (its
         prediction is the majority: the argmax)."""
         if self._predict_fn is None:
+            # one trace for every batch size: the last, shorter batch costs no second trace
             self._predict_fn = tf.function(
-                self.probabilities if not self.random else self._vote, reduce_retracing=True)
+                self.probabilities if not self.random else self._vote, autograph=False,
+                input_signature=[tf.TensorSpec([None, *self.input_shape], tf.float32)])
         fn = self._predict_fn
         out = [
             fn(tf.constant(counts[i : i + batch_size], tf.float32)).numpy()

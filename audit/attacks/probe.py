@@ -42,7 +42,7 @@ class ProbeProgram:
 
     def compiled(self, name: str):
         if name not in self._compiled_fns:
-            self._compiled_fns[name] = tf.function(getattr(self, "_" + name))
+            self._compiled_fns[name] = tf.function(getattr(self, "_" + name), autograph=False)
         return self._compiled_fns[name]
 
     def _objective(self, x, consts):

@@ -78,7 +78,7 @@ class Descent(Program):
             # objective would keep a model alive for the rest of the process)
             _FUSED_UPDATES[key] = (self.projection, tf.function(
                 functools.partial(_update, self.rule, self.projection), jit_compile=True,
-                reduce_retracing=True))
+                reduce_retracing=True, autograph=False))
         return _FUSED_UPDATES[key][1]
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import devices as device_sets
-from .program import Block, Program
+from .program import Block, Program, open_batch
 
 BLOCK_STEPS = 16  # most steps per host visit; bounds how long a progress bar waits
 
@@ -60,15 +60,25 @@ def _next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-@tf.function(reduce_retracing=True, autograph=False)
-def _take(tree, idx):
+@tf.function(autograph=False)
+def _gather(tree, idx):
     return tf.nest.map_structure(lambda t: tf.gather(t, idx), tree)
 
 
-@tf.function(reduce_retracing=True, autograph=False)
-def _put(tree, idx, rows):
+@tf.function(autograph=False)
+def _scatter(tree, idx, rows):
     return tf.nest.map_structure(lambda t, r: tf.tensor_scatter_nd_update(t, idx[:, None], r),
                                  tree, rows)
+
+
+def _take(tree, idx):
+    """The rows ``idx`` of every tensor in ``tree``; traced once per tree for any sizes."""
+    return _gather.get_concrete_function(*open_batch((tree, idx)))(tree, idx)
+
+
+def _put(tree, idx, rows):
+    """``tree`` with its rows ``idx`` replaced by ``rows``; traced once per tree."""
+    return _scatter.get_concrete_function(*open_batch((tree, idx, rows)))(tree, idx, rows)
 
 
 class _Lane:

@@ -33,7 +33,7 @@ class Block(NamedTuple):
     slot_steps: tf.Tensor  # rows computed, running or not: the device's work
 
 
-def _any_batch(tree):
+def open_batch(tree):
     """Tensor specs with the leading (batch) dimension left open; scalars stay as they are."""
     return tf.nest.map_structure(
         lambda t: tf.TensorSpec([None, *t.shape[1:]] if t.shape.rank else [], t.dtype), tree)
@@ -72,7 +72,8 @@ class Program:
         cache = self.__dict__.setdefault("_compiled_fns", {})
         if name not in cache:
             jit = self.jit_compile if jit_compile is None else jit_compile
-            cache[name] = tf.function(fn, jit_compile=jit, reduce_retracing=True)
+            cache[name] = tf.function(fn, jit_compile=jit, reduce_retracing=True,
+                                      autograph=False)
         return cache[name]
 
     def compiled_step(self, state: State, consts: State, taken: tf.Tensor):
@@ -96,7 +97,7 @@ class Program:
         if "block" not in cache:  # explicit control flow: autograph would only add tracing time
             cache["block"] = tf.function(self._block, jit_compile=self.jit_compile,
                                          autograph=False)
-        return cache["block"].get_concrete_function(*_any_batch(args))(*args)
+        return cache["block"].get_concrete_function(*open_batch(args))(*args)
 
     def replicated_block(self, strategy: tf.distribute.Strategy):
         """``run_block`` on every replica of ``strategy`` in one compiled call; per-replica
@@ -104,7 +105,8 @@ class Program:
         cache = self.__dict__.setdefault("_compiled_fns", {})
         key = ("replicated", id(strategy))
         if key not in cache:
-            cache[key] = tf.function(lambda *args: strategy.run(self.run_block, args=args))
+            cache[key] = tf.function(lambda *args: strategy.run(self.run_block, args=args),
+                                     autograph=False)
         return cache[key]
 
     def _loop_step(self):
@@ -117,7 +119,7 @@ class Program:
         cache = self.__dict__.setdefault("_compiled_fns", {})
         if "loop_step" not in cache:
             attributes = None if self.jit_compile else {"_noinline": True}
-            cache["loop_step"] = tf.function(self.step, reduce_retracing=True,
+            cache["loop_step"] = tf.function(self.step, reduce_retracing=True, autograph=False,
                                              experimental_attributes=attributes)
         return cache["loop_step"]
 

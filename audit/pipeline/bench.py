@@ -28,7 +28,7 @@ def raw_gradient_rate(clf: Classifier, x: np.ndarray, repeats: int, jit: bool = 
     def objective(batch, aux):
         return margin(clf.logits(batch), labels, targets), {}
 
-    @tf.function(jit_compile=jit)
+    @tf.function(jit_compile=jit, autograph=False)
     def grad(batch):
         return engine.value_and_grad(objective, batch, {})[1]
 

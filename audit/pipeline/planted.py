@@ -109,6 +109,7 @@ def plant(base: Classifier, x0: np.ndarray, *, eps: float, threat: ThreatModel,
 
 
 def _logits(clf: Classifier, x: np.ndarray, batch_size: int) -> np.ndarray:
-    fn = tf.function(clf.logits, reduce_retracing=True)
-    return np.concatenate([fn(tf.constant(x[i:i + batch_size])).numpy()
+    fn = clf.program(("logits",), lambda: tf.function(clf.logits, autograph=False).
+                     get_concrete_function(tf.TensorSpec([None, *x.shape[1:]], tf.float32)))
+    return np.concatenate([fn(tf.constant(x[i:i + batch_size], tf.float32)).numpy()
                            for i in range(0, len(x), batch_size)])
