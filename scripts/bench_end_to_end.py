@@ -111,26 +111,29 @@ def main() -> None:
                                out=work / "out", batch_size=args.batch_size,
                                chunk_size=args.chunk_size)
             with_report = time.perf_counter() - started
-        s = result.summary
         clf = load_victim(args.model, labels=labels).classifier
         r = rates(clf, sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()),
                   args.batch_size)
-        report(s, watch, r, with_report, args)
+        report(result, watch, r, with_report, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(s: dict, watch, r: dict, wall: float, args) -> None:
+def report(result, watch, r: dict, wall: float, args) -> None:
+    s, trust = result.summary, (result.data.get("trust") or {}).get("cost") or {}
     n, attacked = s["n_images"] + s["n_skipped"], s["n_attacked"]
-    grads = (s.get("grad_evals_per_image") or 0) * attacked
-    queries = (s.get("queries_per_image") or 0) * attacked
+    # the attack's work, and the trust checks' (the verdict needs both)
+    grads = (s.get("grad_evals_per_image") or 0) * attacked + trust.get("grad_evals", 0)
+    queries = (s.get("queries_per_image") or 0) * attacked + trust.get("queries", 0)
     # a photo the clean pass classified apart costs a forward pass; one classified with the
     # first stage's step (auto's probe) costs none beyond that stage's gradient, unless it was
     # not attacked: then the forward pass is what it needed
     looked = any(k.startswith("clean pass + ") for k in watch.counts)
     clean = s["n_images"] - attacked if looked else s["n_images"]
+    # the re-check classifies each saved PNG, and each flip through every channel
+    rechecked = watch.counts.get("re-check", attacked)
     work = {"decode": n * r["decode_s"],
-            "forward (clean pass, queries, re-check)": (clean + queries + attacked)
+            "forward (clean pass, queries, re-check)": (clean + queries + rechecked)
             * r["forward_s"],
             "gradients": grads * r["gradient_s"],
             "png write": 2 * attacked * r["png_s"]}
@@ -138,7 +141,8 @@ def report(s: dict, watch, r: dict, wall: float, args) -> None:
     out = {"photos": n, "attacked": attacked, "wall_s": round(wall, 2),
            "parts_s": {k: round(v, 2) for k, v in watch.seconds.items()},
            "parts_items": dict(watch.counts),
-           "work": {"gradient_evals": round(grads), "queries": round(queries)},
+           "work": {"gradient_evals": round(grads), "queries": round(queries),
+                    "re-checked": rechecked, "trust_checks": trust},
            "rates": {k: round(v, 6) for k, v in r.items()},
            "unavoidable_s": {k: round(v, 2) for k, v in work.items()},
            "efficiency": round(needed / wall, 3), "flip_rate": s["flip_rate"]}

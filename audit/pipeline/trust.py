@@ -12,7 +12,7 @@ for one); eps=0, the growing flip rate and the attack unit test still run. A que
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from ..attacks import (
 )
 from ..classifier import Classifier
 from ..threats import ThreatModel
-from .planted import PlantedClassifier, plant
+from .planted import CORNERS, PlantedClassifier, plant
 
 UNIT_TEST_PASS = 0.9  # share of planted adversarials the attack must find
 SPARSE_PROBE_QUERIES = 100  # the sparse checks' Sparse-RS runs
@@ -52,6 +52,22 @@ def _probe_on_sample(classifier: Classifier, x0: np.ndarray, goal: Goal, eps: fl
     return PROBE.run(classifier, x0, goal, budget, settings)
 
 
+@dataclass
+class Spent:
+    """What the checks cost, summed over their runs: gradient evaluations and forward-only
+    queries (the end-to-end bench counts them as the audit's own work)."""
+
+    grad_evals: int = 0
+    queries: int = 0
+
+    def add(self, result: AttackResult) -> None:
+        self.grad_evals += result.total_grad_evals
+        self.queries += result.total_queries
+
+    def as_dict(self) -> dict[str, int]:
+        return {"grad_evals": self.grad_evals, "queries": self.queries}
+
+
 def never_falls(rates: list[dict]) -> bool:
     """Whether flip rates, ordered by budget, never fall as the budget grows."""
     pairs = zip(rates, rates[1:], strict=False)
@@ -59,14 +75,16 @@ def never_falls(rates: list[dict]) -> bool:
 
 
 def attack_unit_test(classifier: Classifier, x: np.ndarray, goal: Goal, attack: Attack,
-                     budget: Budget, settings: RunSettings) -> dict:
+                     budget: Budget, settings: RunSettings, spent: Spent) -> dict:
     """Run the audit's own attack on the model with planted adversarials
     (``audit.pipeline.planted``)
-    and report the share it finds: near all means the attack is strong enough on this model."""
+    and report the share it finds: near all means the attack is strong enough on this model.
+    Its runs are added to ``spent``; planting costs a forward pass per sample and corner."""
     reach = budget.eps if math.isfinite(budget.eps) else budget.step * budget.steps
     p = plant(classifier, x, eps=reach, threat=budget.threat, ids=goal.ids, seed=settings.seed,
               batch_size=settings.batch_size, corners=attack.corners)
     n, usable = len(x), int(p.usable.sum())
+    spent.queries += n * (1 + CORNERS)
     name = "attack finds planted adversarials"
     if usable == 0:
         return {"name": name, "status": "warn", "value": None,
@@ -76,6 +94,7 @@ def attack_unit_test(classifier: Classifier, x: np.ndarray, goal: Goal, attack: 
     planted = Goal.of(np.zeros(usable, np.int32), -1, ids=goal.ids[keep],
                       extra={"plant_w": p.w[keep], "plant_c": p.c[keep]})
     found = attack.run(PlantedClassifier(classifier), x[keep], planted, budget, settings)
+    spent.add(found)
     share = float(np.mean(found.success))
     ok = share >= UNIT_TEST_PASS and usable == n
     return {
@@ -95,20 +114,24 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
                  attack: Attack | None = None, budget: Budget | None = None) -> dict:
     """Run the checks on up to ``sample`` attacked images; ``grad_useless`` covers all of them.
     With the audit's ``attack`` and ``budget``, the attack unit test runs too; a sparse
-    ``budget.threat`` probes with Sparse-RS and leaves out the checks about gradients."""
+    ``budget.threat`` probes with Sparse-RS and leaves out the checks about gradients. The
+    block says what the checks cost (``cost``: gradient evaluations and forward queries), work
+    the audit does beyond its attack."""
     rng = np.random.default_rng(settings.seed)
     pick = np.sort(rng.permutation(len(x0))[:sample])
     xs = x0[pick].astype(np.float32)
     gs = goal.take(pick)
     settings = replace(settings, early_stop=True, on_progress=None, on_iterate=None)
-    checks = []
+    checks: list[dict] = []
+    spent = Spent()
     if len(xs) == 0:
-        return {"sample_size": 0, "checks": checks}
+        return {"sample_size": 0, "checks": checks, "cost": spent.as_dict()}
     threat = budget.threat if budget is not None else None
     dense = threat is None or threat.dense
     own_gradients = bool(getattr(classifier, "gradients", True))
 
     zero = _probe_on_sample(classifier, xs, gs, 0, 3, settings, threat)
+    spent.add(zero)
     unchanged = bool(np.all(zero.x == xs)) and not bool(np.any(zero.success))
     checks.append({
         "name": "eps=0 changes nothing",
@@ -118,11 +141,12 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
         "is not deterministic, and the flip rates above are not trustworthy",
     })
     if dense:
-        checks.append(_large_budget_check(classifier, xs, gs, settings))
+        checks.append(_large_budget_check(classifier, xs, gs, settings, spent))
 
     rates = []
     for eps in sorted(set(int(e) for e in eps_values if e > 0)):
         r = _probe_on_sample(classifier, xs, gs, eps, kurakin_steps(eps), settings, threat)
+        spent.add(r)
         rates.append({"eps": eps, "flip_rate": float(np.mean(r.success))})
     monotone = never_falls(rates)
     checks.append({
@@ -136,13 +160,14 @@ def trust_checks(classifier: Classifier, x0: np.ndarray, goal: Goal, eps_values:
     if dense and own_gradients:
         checks.append(_gradient_check(grad_useless))
     if attack is not None and budget is not None:
-        checks.append(attack_unit_test(classifier, xs, gs, attack, budget, settings))
-    return {"sample_size": int(len(xs)), "checks": checks}
+        checks.append(attack_unit_test(classifier, xs, gs, attack, budget, settings, spent))
+    return {"sample_size": int(len(xs)), "checks": checks, "cost": spent.as_dict()}
 
 
 def _large_budget_check(classifier: Classifier, xs: np.ndarray, gs: Goal,
-                        settings: RunSettings) -> dict:
+                        settings: RunSettings, spent: Spent) -> dict:
     big = _probe_on_sample(classifier, xs, gs, 64, 20, settings)
+    spent.add(big)
     share = float(np.mean(big.success))
     return {
         "name": "large budget flips almost everything",

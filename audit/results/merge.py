@@ -207,8 +207,11 @@ def _merge_trust(shards: list[dict], images: list[dict]) -> dict | None:
     if useless is not None and attacked:
         share = sum(bool(r.get("gradient_useless")) for r in attacked) / len(attacked)
         useless.update(value=share, status="pass" if share == 0 else "warn")
+    costs = [b.get("cost") if isinstance(b.get("cost"), dict) else {} for b in blocks]
     return {"sample_size": int(sum(_number(b.get("sample_size")) for b in blocks)),
-            "merged_from_shards": len(blocks), "checks": list(checks.values())}
+            "merged_from_shards": len(blocks), "checks": list(checks.values()),
+            "cost": {k: int(sum(_number(c.get(k)) for c in costs))
+                     for k in ("grad_evals", "queries")}}
 
 
 def read_shards(folders: list[Path]) -> list[dict]:

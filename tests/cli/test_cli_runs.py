@@ -250,6 +250,8 @@ def test_shards_merge_into_the_single_run(tiny_model_file, photos, reference, tm
     r = CliRunner().invoke(main, ["merge", *map(str, reversed(shards)), "--out", str(merged)])
     assert r.exit_code == 0, r.output
     got, want = comparable(merged / "results.json"), comparable(reference / "results.json")
+    costs = [json.loads((s / "results.json").read_text())["trust"]["cost"] for s in shards]
+    assert got["trust"]["cost"] == {k: sum(c[k] for c in costs) for k in costs[0]}
     for res in (got, want):
         res.pop("trust")
         for key in ("shard", "merged_from"):

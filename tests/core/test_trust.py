@@ -96,3 +96,32 @@ def test_the_budget_check_reports_a_falling_rate(monkeypatch, tiny_model, tiny_d
     monkeypatch.setattr(trust, "_probe_on_sample", lucky_at_two)
     clf = KerasClassifier.from_model(tiny_model, NAMES)
     assert statuses(clf, *correct(clf, tiny_data))["flip rate grows with the budget"] == "warn"
+
+
+def test_the_checks_say_what_they_cost(monkeypatch, tiny_model, tiny_data):
+    """Every re-attack's gradients and queries, and the planted test's corner passes, are in
+    the block's cost (the end-to-end bench counts them as the audit's work)."""
+    from audit.attacks.gradient import GradientAttack
+    from audit.pipeline.planted import CORNERS
+
+    runs: list = []
+    real = GradientAttack.run
+
+    def counted(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
+        runs.append(result)
+        return result
+
+    monkeypatch.setattr(GradientAttack, "run", counted)
+    clf = KerasClassifier.from_model(tiny_model, NAMES)
+    x, y = correct(clf, tiny_data)
+    bim = ATTACKS["bim"]
+    budget = bim.budget(4, 1, 5)
+    report = trust_checks(clf, x, Goal.of(y), [2, 4], RunSettings(batch_size=8),
+                          np.zeros(len(x), bool), attack=bim, budget=budget)
+    n = report["sample_size"]
+    assert len(runs) == 5  # eps=0, the large budget, eps 2 and 4, the planted test
+    assert report["cost"] == {
+        "grad_evals": sum(r.total_grad_evals for r in runs),
+        "queries": sum(r.total_queries for r in runs) + n * (1 + CORNERS)}
+    assert report["cost"]["grad_evals"] > 0
