@@ -8,12 +8,16 @@ through the engine's slot pool, so early stop saves real gradient work.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .. import engine
 from ..classifier import Classifier
 from .base import DEFAULT_RUN, Attack, AttackResult, Budget, Goal
 from .losses import attack_loss
+
+SIGN_RULES = (engine.SignStep, engine.MomentumSignStep)  # size scales the update exactly
 
 
 def objective(classifier: Classifier, loss: str) -> engine.Objective:
@@ -66,10 +70,15 @@ class GradientAttack(Attack):
         # A sign step clipped to an L-inf ball and rounded is exact elementwise arithmetic, so
         # XLA may fuse it without changing a single pixel (the engine says why not more).
         fuse = type(rule) is engine.SignStep and threat.exact_sign_update
+        # a sign rule's size is an input too (scaling its unit update is exact)
+        sized = type(rule) in SIGN_RULES
+        if sized:
+            rule = replace(rule, size=1.0)
         return classifier.program(
-            ("descent", repr(rule), threat.name, loss, jit_compile),
+            ("descent", repr(rule), sized, threat.name, loss, jit_compile),
             lambda: engine.Descent(objective(classifier, loss), rule, threat.projection(),
-                                   goal_met(classifier), jit_compile, fuse_update=fuse))
+                                   goal_met(classifier), jit_compile, fuse_update=fuse,
+                                   step_input=sized))
 
     def run(self, classifier, x0, goal, budget, settings=DEFAULT_RUN, *, x_start=None):
         x0 = np.asarray(x0, np.float32)
@@ -80,9 +89,11 @@ class GradientAttack(Attack):
         n = len(x0)
         n_classes = len(classifier.class_names)
         settled = settings.on_settled
+        sizes = {"step": np.full(n, self.rule(budget).size, np.float32)} \
+            if program.step_input else {}
         pool = engine.run_pool(
             program, x_start, {"x0": x0, "radius": np.full(n, budget.radius, np.float32),
-                               **goal.consts()},
+                               **sizes, **goal.consts()},
             max_steps=budget.steps,
             **{**settings.pool_options(), "early_stop": settings.early_stop and self.early_stop},
             on_finished=None if settled is None else

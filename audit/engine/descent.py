@@ -29,7 +29,7 @@ from .rules import KerasOptimizerStep, StepRule
 
 __all__ = ["Descent", "Objective", "run"]
 
-_FUSED_UPDATES: dict[tuple[str, int], tuple[Projection, Any]] = {}
+_FUSED_UPDATES: dict[tuple[str, int, bool], tuple[Projection, Any]] = {}
 
 
 @dataclass(eq=False)
@@ -44,6 +44,10 @@ class Descent(Program):
     # updates of exact elementwise ops (sign steps, clipping, rounding), which fusing cannot
     # change by a bit; a reduction (an L2 norm, MI-FGSM's L1) may be summed in another order.
     fuse_update: bool = False
+    # The rule is built with size 1 and each sample's step size is read from ``consts["step"]``:
+    # one traced program serves every step size (the trust checks' probes use two). Only for
+    # sign rules, where scaling the unit update is exact, so a step is the same to the bit.
+    step_input: bool = False
 
     def init(self, x_start, consts):
         if isinstance(self.rule, KerasOptimizerStep) and self.rule.var is None:
@@ -62,7 +66,8 @@ class Descent(Program):
                    else tf.zeros_like(finite))
         update = self._fused() if self.fuse_update and not self.jit_compile else \
             functools.partial(_update, self.rule, self.projection)
-        new_state = update(state, grad, finite, useless, consts["x0"], consts["radius"], taken)
+        new_state = update(state, grad, finite, useless, consts["x0"], consts["radius"], taken,
+                           consts["step"] if self.step_input else None)
         extras = {**extras, "values": values}
         if self.rule.memoryless:  # projections are idempotent: from step 1 on, x + 0 stays x
             extras[STUCK] = ~finite | (useless & (taken > 0))
@@ -72,7 +77,7 @@ class Descent(Program):
         """The update as one XLA kernel, shared by every Descent with an equal rule and the
         same projection: XLA compiles per batch shape, and an audit builds several such
         programs (the attack, the trust checks, the planted-readout test)."""
-        key = (repr(self.rule), id(self.projection))
+        key = (repr(self.rule), id(self.projection), self.step_input)
         if key not in _FUSED_UPDATES:  # the projection is kept so its id stays its own
             # the function holds the rule and the projection only, never this program (whose
             # objective would keep a model alive for the rest of the process)
@@ -83,10 +88,13 @@ class Descent(Program):
 
 
 def _update(rule: StepRule, projection: Projection, state, grad, finite, useless, x0, radius,
-            taken):
-    """The next state from the gradient at x; rows whose gradient is not finite stay."""
+            taken, step=None):
+    """The next state from the gradient at x; rows whose gradient is not finite stay. With
+    ``step`` (per sample), the rule's unit update is scaled by it."""
     x = state["x"]
     update, rule_state = rule(x, grad, state["rule_state"])
+    if step is not None:
+        update = update * per_sample(step, update)
     moved = projection(x + update, x0, radius)
     return {"x": tf.where(per_sample(finite, x), moved, x),
             "rule_state": tf.where(per_sample(finite, rule_state), rule_state,

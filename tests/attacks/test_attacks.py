@@ -280,3 +280,29 @@ def test_a_zero_gradient_ends_the_attacks_that_cannot_move(tiny_model, tiny_data
     assert stopped.grad_useless.all()
     assert stopped.grad_evals.max() == MASKED_COST[name]
     assert full.total_grad_evals >= stopped.total_grad_evals
+
+
+@pytest.mark.parametrize("name", ["bim", "mifgsm"])
+def test_one_program_serves_every_step_size(tiny_model, tiny_data, name):
+    """A sign attack's step size is an input of its compiled step: two step sizes share one
+    trace, and each run equals a program with the size built into its rule (scaling a unit
+    sign step is exact, so not one pixel differs)."""
+    from audit import engine
+    from audit.attacks.gradient import goal_met, objective
+
+    fresh = KerasClassifier.from_model(tiny_model, NAMES)  # a program cache of its own
+    x, y = tiny_data
+    a = ATTACKS[name]
+    runs = {step: attack(fresh, name, x, y, 16, step, 6, early_stop=False) for step in (1, 4)}
+    (program,) = fresh.programs.values()
+    assert program.trace_count() == 1
+    for step, got in runs.items():
+        budget = a.budget(16, step, 6)
+        baked = engine.Descent(objective(fresh, "margin"), a.rule(budget),
+                               budget.threat.projection(), goal_met(fresh))
+        consts = {"x0": x, "radius": np.full(len(x), budget.radius, np.float32),
+                  **Goal.of(y).consts()}
+        want = engine.run_pool(baked, x, consts, max_steps=6, batch_size=8, early_stop=False)
+        np.testing.assert_array_equal(got.x, want.x)
+        assert not np.array_equal(got.x, x)
+    assert not np.array_equal(runs[1].x, runs[4].x)
