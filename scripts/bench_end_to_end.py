@@ -83,7 +83,8 @@ def rates(clf, photos: list[Path], batch_size: int, rounds: int = 5) -> dict:
                      "forward_s": _seconds_each(lambda: clf.predict(x, batch_size), 8,
                                                 batch_size),
                      "png_s": _seconds_each(lambda: [save_png(
-                         x[i].astype(np.uint8), Path(tmp) / f"{i}.png") for i in range(16)],
+                         x[i % len(x)].astype(np.uint8), Path(tmp) / f"{i}.png")
+                         for i in range(16)],
                          1, 16),
                      "decode_s": _seconds_each(lambda: [_decode(p, (h, w), clf.channels)
                                                         for p in sample], 1, len(sample))}
@@ -139,6 +140,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--chunk-size", type=int, default=256)
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of each raw-rate measurement")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="advaudit-e2e-"))
@@ -155,7 +157,7 @@ def main() -> None:
         clf = load_victim(args.model, labels=labels).classifier
         load_s = time.perf_counter() - started
         r = rates(clf, sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()),
-                  args.batch_size)
+                  args.batch_size, args.rounds)
         r["setup_s"] = load_s + one_time_floor(clf, args.batch_size)
         report(result, watch, r, with_report, args)
     finally:
