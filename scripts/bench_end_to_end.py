@@ -143,6 +143,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="rounds of each raw-rate measurement")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if min(args.rounds, args.copies, args.batch_size, args.chunk_size) < 1:
+        ap.error("--rounds, --copies, --batch-size and --chunk-size must be at least 1")
     work = Path(tempfile.mkdtemp(prefix="advaudit-e2e-"))
     try:
         folder = gather(args.images, args.copies, args.limit, work)

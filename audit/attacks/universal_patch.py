@@ -54,8 +54,7 @@ def _scorer(classifier: Classifier):
         return margin(logits, label, target), classifier.met(probs, label, target)
 
     return classifier.program(("universal-patch fit",),
-                              lambda: tf.function(score, reduce_retracing=True,
-                                                          autograph=False))
+                              lambda: tf.function(score, reduce_retracing=True, autograph=False))
 
 
 def fit_universal_patch(classifier: Classifier, x0: np.ndarray, goal: Goal, budget: Budget,
